@@ -1,0 +1,494 @@
+"""The :class:`~chargegrid.service.ports.Store` on SQLite or PostgreSQL (SQLAlchemy async Core).
+
+Writes go through one :class:`~.writer.Writer` (group commit: see its module) on an engine of
+its own with one connection; reads use a second engine with a pool, so a burst of reads never
+holds up the writer (SQLite in WAL mode lets readers and the writer work side by side). Every
+query is parameterised. The schema must be migrated first: ``upgrade(url)`` from :mod:`.migrate`.
+
+Semantics shared with :class:`chargegrid.testing.fakes.FakeStore` (the contract tests run on
+both):
+
+* ``record_status`` appends to the history and upserts the connector's current status, unless
+  the stored one is newer (a station replaying queued notifications does not roll it back).
+* ``start_transaction`` assigns ids from 1; for OCPP 1.6 (``station_tx_id`` None) the station
+  transaction id is the id's decimal text, set in the same database transaction.
+* ``find_same_start``: a transaction on the same station and connector with the same start time,
+  token and meter start: a StartTransaction the station resent because it lost our answer.
+* ``meter_values`` returns one reading per timestamp, in time order, values in arrival order.
+* ``save_local_list``: ``full`` replaces the list; otherwise entries are upserted and an entry
+  whose status is None removes its token. The last mention of a token wins.
+* Lists are newest first where a time orders them (history, transactions, commands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Executable, Insert, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
+
+from chargegrid.adapters.storage import rows, tables
+from chargegrid.adapters.storage.engine import make_engine
+from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.adapters.storage.tables import UtcDateTime
+from chargegrid.adapters.storage.writer import Step, Writer, WriterStats
+from chargegrid.domain.model import (
+    ConfigValue,
+    IdToken,
+    LocalListEntry,
+    MeterReading,
+    Reservation,
+    SecurityEvent,
+    Station,
+    StationReport,
+    StatusChange,
+    Transaction,
+    TransactionState,
+)
+from chargegrid.service.ports import CommandRecord, DataTransferRecord, NewTransaction
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.sql import Select
+
+    from chargegrid.service.ports import Store
+
+
+async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
+    """Connect to the (migrated) database at ``url`` and start the writer.
+
+    ``url`` may be a plain ``sqlite:///file.db`` or ``postgresql://...`` URL (see
+    :func:`~.migrate.normalize_url`). Raises StorageError if the database cannot be reached.
+    """
+    reader = make_engine(url)
+    writer = make_engine(url, writer=True, pool_size=1, max_overflow=0)
+    try:
+        async with reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (sa_exc.SQLAlchemyError, OSError) as exc:
+        await reader.dispose()
+        await writer.dispose()
+        raise StorageError(f"cannot open the database: {exc}") from exc
+    return SqlStore(reader, writer, batch_max=batch_max)
+
+
+class SqlStore:
+    """Everything the central system keeps, in SQL. Build it with :func:`open_store`."""
+
+    def __init__(self, reader: AsyncEngine, writer: AsyncEngine, *, batch_max: int = 1000) -> None:
+        self._reader = reader
+        self._writer_engine = writer
+        self._writer = Writer(writer, batch_max=batch_max)
+        self._closed = False
+        self._reads = 0  # under way; close() waits for them
+        self._no_reads = asyncio.Event()
+        self._no_reads.set()
+        dialect = writer.dialect.name
+        # Built once: the writer merges consecutive writes of the same statement object.
+        self._touch = (
+            update(tables.stations)
+            .where(tables.stations.c.id == bindparam("w_id"))
+            .values(last_seen=bindparam("w_at", type_=UtcDateTime()), online=bindparam("w_on"))
+        )
+        self._save_station = _upsert(dialect, tables.stations, ["id"])
+        self._insert_status = insert(tables.status_changes)
+        self._upsert_status = _upsert(
+            dialect,
+            tables.connector_status,
+            ["station_id", "evse_id", "connector_id"],
+            unless_newer=True,
+        )
+        self._save_token = _upsert(dialect, tables.id_tokens, ["value"])
+        self._save_list_version = _upsert(dialect, tables.local_lists, ["station_id"])
+        self._save_entry = _upsert(dialect, tables.local_list_entries, ["station_id", "id_token"])
+        self._remove_entry = delete(tables.local_list_entries).where(
+            tables.local_list_entries.c.station_id == bindparam("w_station"),
+            tables.local_list_entries.c.id_token == bindparam("w_token"),
+        )
+        self._insert_meter = insert(tables.meter_values)
+        self._save_reservation = _upsert(dialect, tables.reservations, ["id"])
+        self._insert_boot = insert(tables.boots)
+        self._insert_event = insert(tables.security_events)
+        self._insert_report = insert(tables.station_reports)
+        self._save_config = _upsert(dialect, tables.config_values, _CONFIG_KEY)
+        self._insert_transfer = insert(tables.data_transfers)
+        self._insert_command = insert(tables.commands)
+
+    @property
+    def stats(self) -> WriterStats:
+        """Writes and commits so far (``writes / commits`` is the group-commit factor)."""
+        return self._writer.stats
+
+    async def close(self) -> None:
+        """Commit every write queued so far, let the reads under way finish, close everything.
+
+        Reads and writes after this raise StorageError.
+        """
+        self._closed = True
+        try:
+            await self._writer.close()
+            await self._no_reads.wait()  # a connection returned to a disposed pool would leak
+        finally:
+            await self._writer_engine.dispose()
+            await self._reader.dispose()
+
+    # -- stations
+
+    async def get_station(self, station_id: str) -> Station | None:
+        row = await self._one(select(tables.stations).where(tables.stations.c.id == station_id))
+        return None if row is None else rows.to_station(row)
+
+    async def save_station(self, station: Station) -> None:
+        await self._writer.execute(Step(self._save_station, [rows.station_values(station)]))
+
+    async def touch_station(self, station_id: str, at: datetime, *, online: bool) -> None:
+        """Set last-seen and online; a station without a row is left alone."""
+        row = {"w_id": station_id, "w_at": at, "w_on": online}
+        await self._writer.execute(Step(self._touch, [row]))
+
+    async def list_stations(self) -> Sequence[Station]:
+        return [
+            rows.to_station(r)
+            for r in await self._all(select(tables.stations).order_by(tables.stations.c.id))
+        ]
+
+    # -- status
+
+    async def record_status(self, change: StatusChange) -> None:
+        values = rows.status_values(change)
+        await self._writer.execute(
+            Step(self._insert_status, [values]), Step(self._upsert_status, [values])
+        )
+
+    async def connector_statuses(self, station_id: str) -> Sequence[StatusChange]:
+        c = tables.connector_status.c
+        query = (
+            select(tables.connector_status)
+            .where(c.station_id == station_id)
+            .order_by(c.evse_id, c.connector_id)
+        )
+        return [rows.to_status(r) for r in await self._all(query)]
+
+    async def status_history(self, station_id: str, limit: int = 100) -> Sequence[StatusChange]:
+        c = tables.status_changes.c
+        query = (
+            select(tables.status_changes)
+            .where(c.station_id == station_id)
+            .order_by(c.timestamp.desc(), c.id.desc())
+            .limit(limit)
+        )
+        return [rows.to_status(r) for r in await self._all(query)]
+
+    # -- tokens and local lists
+
+    async def get_token(self, value: str) -> IdToken | None:
+        row = await self._one(select(tables.id_tokens).where(tables.id_tokens.c.value == value))
+        return None if row is None else rows.to_token(row)
+
+    async def save_token(self, token: IdToken) -> None:
+        await self._writer.execute(Step(self._save_token, [rows.token_values(token)]))
+
+    async def local_list_version(self, station_id: str) -> int:
+        query = select(tables.local_lists.c.version).where(
+            tables.local_lists.c.station_id == station_id
+        )
+        row = await self._one(query)
+        return 0 if row is None else int(row.version)
+
+    async def save_local_list(
+        self, station_id: str, version: int, entries: Sequence[LocalListEntry], *, full: bool
+    ) -> None:
+        last = {e.id_token: e for e in entries}  # a token mentioned twice: the last one counts
+        kept = [rows.entry_values(station_id, e) for e in last.values() if e.status is not None]
+        removed = [
+            {"w_station": station_id, "w_token": e.id_token}
+            for e in last.values()
+            if e.status is None and not full
+        ]
+
+        async def job(conn: AsyncConnection) -> None:
+            await conn.execute(
+                self._save_list_version, {"station_id": station_id, "version": version}
+            )
+            if full:
+                await conn.execute(
+                    delete(tables.local_list_entries).where(
+                        tables.local_list_entries.c.station_id == station_id
+                    )
+                )
+            if removed:
+                await conn.execute(self._remove_entry, removed)
+            if kept:
+                await conn.execute(self._save_entry, kept)
+
+        await self._writer.run(job)
+
+    async def local_list(self, station_id: str) -> Sequence[LocalListEntry]:
+        c = tables.local_list_entries.c
+        query = (
+            select(tables.local_list_entries).where(c.station_id == station_id).order_by(c.id_token)
+        )
+        return [rows.to_entry(r) for r in await self._all(query)]
+
+    # -- transactions and meter values
+
+    async def start_transaction(self, new: NewTransaction) -> Transaction:
+        values = rows.new_transaction_values(new)
+
+        async def job(conn: AsyncConnection) -> Transaction:
+            result = await conn.execute(insert(tables.transactions).values(values))
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always has one
+            tx_id = int(key[0])
+            station_tx_id = new.station_tx_id
+            if station_tx_id is None:
+                station_tx_id = str(tx_id)
+                await conn.execute(
+                    update(tables.transactions)
+                    .where(tables.transactions.c.id == tx_id)
+                    .values(station_tx_id=station_tx_id)
+                )
+            return Transaction(
+                id=tx_id,
+                station_id=new.station_id,
+                station_tx_id=station_tx_id,
+                evse_id=new.evse_id,
+                connector_id=new.connector_id,
+                id_token=new.id_token,
+                started_at=new.started_at.astimezone(UTC),
+                meter_start_wh=new.meter_start_wh,
+                reservation_id=new.reservation_id,
+                charging_state=new.charging_state,
+            )
+
+        return await self._writer.run(job)
+
+    async def get_transaction(self, transaction_id: int) -> Transaction | None:
+        return await self._transaction(tables.transactions.c.id == transaction_id)
+
+    async def find_transaction(self, station_id: str, station_tx_id: str) -> Transaction | None:
+        c = tables.transactions.c
+        return await self._transaction(
+            (c.station_id == station_id) & (c.station_tx_id == station_tx_id)
+        )
+
+    async def find_same_start(self, new: NewTransaction) -> Transaction | None:
+        c = tables.transactions.c
+        query = (
+            select(tables.transactions)
+            .where(
+                c.station_id == new.station_id,
+                c.connector_id == new.connector_id,
+                c.started_at == new.started_at,
+            )
+            .order_by(c.id)
+        )
+        # Token and meter compared here: NULL never equals NULL, and "10" must equal "10.0".
+        for row in await self._all(query):
+            if row.id_token == new.id_token and row.meter_start_wh == new.meter_start_wh:
+                return rows.to_transaction(row)
+        return None
+
+    async def update_transaction(self, tx: Transaction) -> None:
+        """Store every field of ``tx``; StorageError if there is no transaction ``tx.id``."""
+        statement = (
+            update(tables.transactions)
+            .where(tables.transactions.c.id == tx.id)
+            .values(rows.transaction_values(tx))
+        )
+
+        async def job(conn: AsyncConnection) -> None:
+            if (await conn.execute(statement)).rowcount != 1:
+                raise StorageError(f"no transaction {tx.id} to update")
+
+        await self._writer.run(job)
+
+    async def has_active_transaction(self, id_token: str) -> bool:
+        c = tables.transactions.c
+        query = select(c.id).where(c.id_token == id_token, c.state == _ACTIVE).limit(1)
+        return await self._one(query) is not None
+
+    async def active_transactions(self, station_id: str) -> Sequence[Transaction]:
+        c = tables.transactions.c
+        query = select(tables.transactions).where(c.station_id == station_id, c.state == _ACTIVE)
+        return [rows.to_transaction(r) for r in await self._all(query.order_by(c.id))]
+
+    async def list_transactions(self, station_id: str | None = None) -> Sequence[Transaction]:
+        c = tables.transactions.c
+        query = select(tables.transactions).order_by(c.started_at.desc(), c.id.desc())
+        if station_id is not None:
+            query = query.where(c.station_id == station_id)
+        return [rows.to_transaction(r) for r in await self._all(query)]
+
+    async def record_meter_values(
+        self,
+        station_id: str,
+        transaction_id: int | None,
+        evse_id: int,
+        connector_id: int,
+        readings: Sequence[MeterReading],
+    ) -> None:
+        values = rows.meter_rows(station_id, transaction_id, evse_id, connector_id, readings)
+        await self._writer.execute(Step(self._insert_meter, values))
+
+    async def meter_values(self, transaction_id: int) -> Sequence[MeterReading]:
+        c = tables.meter_values.c
+        query = (
+            select(tables.meter_values)
+            .where(c.transaction_id == transaction_id)
+            .order_by(c.timestamp, c.id)
+        )
+        return rows.to_readings(await self._all(query))
+
+    # -- reservations
+
+    async def save_reservation(self, reservation: Reservation) -> None:
+        await self._writer.execute(Step(self._save_reservation, [_fields(reservation)]))
+
+    async def get_reservation(self, reservation_id: int) -> Reservation | None:
+        r = tables.reservations
+        row = await self._one(select(r).where(r.c.id == reservation_id))
+        return None if row is None else Reservation(**row._asdict())
+
+    # -- what stations report
+
+    async def record_boot(self, station_id: str, reason: str | None, at: datetime) -> None:
+        row = {"station_id": station_id, "reason": reason, "timestamp": at}
+        await self._writer.execute(Step(self._insert_boot, [row]))
+
+    async def record_security_event(self, event: SecurityEvent) -> None:
+        await self._writer.execute(Step(self._insert_event, [_fields(event)]))
+
+    async def record_report(self, report: StationReport) -> None:
+        await self._writer.execute(Step(self._insert_report, [_fields(report)]))
+
+    async def save_config(self, station_id: str, values: Sequence[ConfigValue]) -> None:
+        """Upsert each setting by station/component/EVSE/connector/variable/instance/attribute.
+
+        ``station_id`` is authoritative: it replaces the one in each value.
+        """
+        config = [rows.config_values(v) | {"station_id": station_id} for v in values]
+        await self._writer.execute(Step(self._save_config, config))
+
+    async def config(self, station_id: str) -> Sequence[ConfigValue]:
+        c = tables.config_values.c
+        query = (
+            select(tables.config_values)
+            .where(c.station_id == station_id)
+            .order_by(c.component, c.evse_id, c.connector_id, c.variable, c.instance, c.attribute)
+        )
+        return [rows.to_config(r) for r in await self._all(query)]
+
+    async def record_data_transfer(self, record: DataTransferRecord) -> None:
+        await self._writer.execute(Step(self._insert_transfer, [_fields(record)]))
+
+    async def record_command(self, record: CommandRecord) -> None:
+        await self._writer.execute(Step(self._insert_command, [rows.command_values(record)]))
+
+    async def commands(self, station_id: str, limit: int = 100) -> Sequence[CommandRecord]:
+        c = tables.commands.c
+        query = (
+            select(tables.commands)
+            .where(c.station_id == station_id)
+            .order_by(c.sent_at.desc(), c.id.desc())
+            .limit(limit)
+        )
+        return [rows.to_command(r) for r in await self._all(query)]
+
+    # -- readers beyond the Store port (dashboard, tests), newest first in arrival order
+
+    async def boots(
+        self, station_id: str, limit: int = 100
+    ) -> Sequence[tuple[str | None, datetime]]:
+        """``(reason, timestamp)`` of the station's boots."""
+        found = await self._all(_arrivals(tables.boots, station_id, limit))
+        return [(r.reason, r.timestamp) for r in found]
+
+    async def security_events(self, station_id: str, limit: int = 100) -> Sequence[SecurityEvent]:
+        found = await self._all(_arrivals(tables.security_events, station_id, limit))
+        return [SecurityEvent(**r._asdict()) for r in found]
+
+    async def reports(self, station_id: str, limit: int = 100) -> Sequence[StationReport]:
+        found = await self._all(_arrivals(tables.station_reports, station_id, limit))
+        return [StationReport(**r._asdict()) for r in found]
+
+    async def data_transfers(
+        self, station_id: str, limit: int = 100
+    ) -> Sequence[DataTransferRecord]:
+        found = await self._all(_arrivals(tables.data_transfers, station_id, limit))
+        return [DataTransferRecord(**r._asdict()) for r in found]
+
+    # -- reading
+
+    async def _transaction(self, where: ColumnElement[bool]) -> Transaction | None:
+        row = await self._one(select(tables.transactions).where(where))
+        return None if row is None else rows.to_transaction(row)
+
+    async def _one(self, query: Select[Any]) -> Row[Any] | None:
+        found = await self._all(query.limit(1))
+        return found[0] if found else None
+
+    async def _all(self, query: Executable) -> Sequence[Row[Any]]:
+        if self._closed:
+            raise StorageError("the store is closed")
+        self._reads += 1
+        self._no_reads.clear()
+        try:
+            async with self._reader.connect() as conn:
+                return (await conn.execute(query)).all()
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            raise StorageError(str(exc).splitlines()[0]) from exc
+        finally:
+            self._reads -= 1
+            if not self._reads:
+                self._no_reads.set()
+
+
+_ACTIVE = TransactionState.ACTIVE.value
+_CONFIG_KEY = [  # the columns of uq_config_values_key
+    "station_id",
+    "component",
+    "evse_id",
+    "connector_id",
+    "variable",
+    "instance",
+    "attribute",
+]
+
+
+def _upsert(dialect: str, table: Table, key: list[str], *, unless_newer: bool = False) -> Insert:
+    """INSERT, or UPDATE every non-key column of the row with the same ``key``.
+
+    ``unless_newer``: leave a row whose ``timestamp`` is later than the new one's.
+    """
+    statement = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+    excluded = statement.excluded
+    changed = {c.name: excluded[c.name] for c in table.c if c.name not in key and c.name != "id"}
+    where = table.c.timestamp <= excluded.timestamp if unless_newer else None
+    upsert: Insert = statement.on_conflict_do_update(index_elements=key, set_=changed, where=where)
+    return upsert
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """The fields of a flat dataclass whose names are its table's columns."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _arrivals(table: Table, station_id: str, limit: int) -> Select[Any]:
+    """A station's rows of a history table but their ``id``, newest first in arrival order."""
+    columns = [c for c in table.c if c.name != "id"]
+    query = select(*columns).where(table.c.station_id == station_id)
+    return query.order_by(table.c.id.desc()).limit(limit)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_store(store: SqlStore) -> Store:
+        return store

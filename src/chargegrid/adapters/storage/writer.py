@@ -1,0 +1,219 @@
+"""Group commit: one task does every write, many writes share one database transaction.
+
+Callers hand the :class:`Writer` either *steps* (a statement and its parameter rows) or a *job*
+(a coroutine function of the connection, for writes that read back what they wrote). The writer
+task takes everything queued so far (at most ``batch_max`` writes), runs it in one transaction,
+commits, and only then resolves each caller's future, so an awaited write is a committed write.
+While a commit is in flight, new writes queue up and form the next batch: the busier the store,
+the more writes per commit.
+
+Rules:
+
+* Consecutive writes made of the same statements are merged: statement *i* of each runs as one
+  ``executemany`` over all their rows. Statements are compared by identity, so callers build
+  them once. Jobs are never merged.
+* Writes run in the order they were queued.
+* If a batch fails, it is rolled back and its writes are re-run one by one, each in its own
+  transaction: a bad write fails alone and the others are committed.
+* Database errors reach the caller as :class:`~.errors.StorageError` (``IntegrityError`` for a
+  broken constraint), raised from the driver's exception.
+* :meth:`Writer.close` lets every write queued before it finish, then stops the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import structlog
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.base import Executable
+
+from chargegrid.adapters.storage.errors import IntegrityError, StorageError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[AsyncConnection], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement with the parameter rows of one write (one row, or many for executemany)."""
+
+    statement: Executable
+    rows: Sequence[Mapping[str, Any]]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters for tests and metrics: ``writes / commits`` is the group-commit factor."""
+
+    writes: int = 0  # writes done, committed or failed
+    commits: int = 0  # database transactions committed
+    batches: int = 0
+    retried_batches: int = 0  # batches that failed and were re-run write by write
+    failed_writes: int = 0
+
+
+@dataclass(slots=True)
+class _Write:
+    work: tuple[Step, ...] | Job[Any]
+    future: asyncio.Future[Any]
+    shape: tuple[int, ...] | None = field(init=False)  # what merges with what; None: a job
+
+    def __post_init__(self) -> None:
+        work = self.work
+        self.shape = tuple(id(s.statement) for s in work) if isinstance(work, tuple) else None
+
+
+class Writer:
+    """The single writer of a store; see the module docstring."""
+
+    def __init__(self, engine: AsyncEngine, *, batch_max: int = 1000) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        self._engine = engine
+        self._batch_max = batch_max
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._closed = False
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="store-writer")
+        self.stats = WriterStats()
+
+    async def execute(self, *steps: Step) -> None:
+        """Run the steps in a transaction shared with other writes; return once committed."""
+        await self._submit(tuple(s for s in steps if s.rows))
+
+    async def run(self, job: Job[T]) -> T:
+        """Run ``job`` in a transaction shared with other writes; return its result once committed.
+
+        ``job`` may run twice (again on its own if its batch fails): it must not change anything
+        but the database.
+        """
+        return cast(T, await self._submit(job))
+
+    async def close(self) -> None:
+        """Finish every write queued so far, then stop. Later writes raise StorageError."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put_nowait(None)  # the stop sign
+        await self._task
+
+    async def _submit(self, work: tuple[Step, ...] | Job[Any]) -> Any:
+        if self._closed:
+            raise StorageError("the store is closed")
+        if not work:
+            return None
+        write = _Write(work, asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(write)
+        try:
+            return await write.future
+        except sa_exc.IntegrityError as exc:
+            raise IntegrityError(_describe(exc)) from exc
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            raise StorageError(_describe(exc)) from exc
+
+    async def _loop(self) -> None:
+        batch: list[_Write] = []
+        try:
+            while True:
+                first = await self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._batch_max and not self._queue.empty():
+                    item = self._queue.get_nowait()
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                await self._write_batch(batch)
+                batch = []
+                if stop:
+                    return
+        finally:
+            # Only reached with writes pending if the task itself was cancelled or crashed.
+            pending = batch + [w for w in _drain(self._queue) if w is not None]
+            for write in pending:
+                _settle(write, exception=StorageError("the store writer stopped"))
+
+    async def _write_batch(self, batch: list[_Write]) -> None:
+        self.stats.batches += 1
+        try:
+            results = await self._transaction(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch[0], exc)
+                return
+            self.stats.retried_batches += 1
+            log.warning("store.batch_failed", writes=len(batch), error=repr(exc))
+            for write in batch:
+                try:
+                    (result,) = await self._transaction([write])
+                except Exception as one_exc:
+                    self._fail(write, one_exc)
+                else:
+                    self._succeed(write, result)
+        else:
+            for write, result in zip(batch, results, strict=True):
+                self._succeed(write, result)
+
+    async def _transaction(self, batch: list[_Write]) -> list[Any]:
+        results: list[Any] = []
+        async with self._engine.begin() as conn:
+            for run in _runs(batch):
+                work = run[0].work
+                if isinstance(work, tuple):
+                    for i, step in enumerate(work):
+                        rows = [row for w in run for row in cast(tuple[Step, ...], w.work)[i].rows]
+                        await conn.execute(step.statement, rows)
+                    results.extend(None for _ in run)
+                else:
+                    results.append(await work(conn))
+        self.stats.commits += 1
+        return results
+
+    def _succeed(self, write: _Write, result: Any) -> None:
+        self.stats.writes += 1
+        _settle(write, result=result)
+
+    def _fail(self, write: _Write, exc: Exception) -> None:
+        log.warning("store.write_failed", error=repr(exc))
+        self.stats.writes += 1
+        self.stats.failed_writes += 1
+        _settle(write, exception=exc)
+
+
+def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
+    """Split a batch into runs of consecutive writes that can be merged."""
+    run: list[_Write] = []
+    for write in batch:
+        if run and (write.shape is None or write.shape != run[-1].shape):
+            yield run
+            run = []
+        run.append(write)
+    if run:
+        yield run
+
+
+def _settle(write: _Write, *, result: Any = None, exception: BaseException | None = None) -> None:
+    if write.future.done():  # the caller was cancelled; the write happened anyway
+        return
+    if exception is not None:
+        write.future.set_exception(exception)
+    else:
+        write.future.set_result(result)
+
+
+def _drain(queue: asyncio.Queue[_Write | None]) -> Iterator[_Write | None]:
+    while not queue.empty():
+        yield queue.get_nowait()
+
+
+def _describe(exc: sa_exc.SQLAlchemyError | OSError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]

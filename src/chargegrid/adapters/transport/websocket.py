@@ -1,0 +1,388 @@
+"""The OCPP-J WebSocket server (picows on asyncio/uvloop): the only loop around the RPC session.
+
+OCPP-J 1.6 section 3 / OCPP 2.0.1 Part 4 section 3: the station connects to
+``ws(s)://HOST:PORT/<prefix>/<stationId>`` offering subprotocols ``ocpp1.6`` / ``ocpp2.0.1``; the
+CSMS picks one it speaks or refuses the handshake. Security profile 1 adds HTTP Basic
+authentication with the station id as user name; profile 2/3 add TLS (pass an ``ssl`` context).
+
+Each connection owns one :class:`~chargegrid.protocols.ocppj.session.RpcSession`; this module feeds
+it frames with the loop's clock, runs a task per delivered CALL, writes what the session wants sent
+and arms a timer for the session's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+import msgspec
+import picows
+import structlog
+
+from chargegrid.protocols.ocppj.dialect import Dialect
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
+from chargegrid.protocols.ocppj.session import (
+    CallAnswered,
+    CallFailed,
+    CallReceived,
+    Event,
+    InputRejected,
+    LateReplyDropped,
+    OutboundInvalid,
+    RpcSession,
+)
+from chargegrid.protocols.ocppj.validation import Deviation
+from chargegrid.service.ocpp.context import (
+    CallFailedError,
+    StationContext,
+    StationNotConnectedError,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class ConnectionHooks(Protocol):
+    """What the transport asks of the service layer."""
+
+    def authenticate(self, station_id: str, password: str | None) -> bool:
+        """Synchronous (from an in-memory cache): runs inside the HTTP upgrade."""
+        ...
+
+    def lenient(self, station_id: str) -> frozenset[Deviation]: ...
+
+    async def connected(self, ctx: StationContext) -> None: ...
+
+    async def disconnected(self, ctx: StationContext) -> None: ...
+
+    async def handle(self, ctx: StationContext, action: str, request: Any) -> msgspec.Struct: ...
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "0.0.0.0"  # noqa: S104 - a CSMS listens for stations on every interface
+    port: int = 9000
+    path_prefixes: Sequence[str] = ("/ocpp",)
+    ping_interval_s: float = 60.0
+    call_timeout_s: float = 30.0
+    max_message_bytes: int = 1 << 20
+
+
+class StationConnection(picows.WSListener):
+    """One station's WebSocket, with its RPC session."""
+
+    def __init__(self, server: OcppServer, ctx: StationContext, session: RpcSession) -> None:
+        self.server = server
+        self.ctx = ctx
+        self.session = session
+        self.station_id = ctx.station_id
+        self.ocpp_version = ctx.ocpp_version
+        self.log = log.bind(station_id=ctx.station_id, ocpp=ctx.ocpp_version)
+        self.transport: picows.WSTransport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[int, asyncio.Future[msgspec.Struct]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._fragments: list[bytes] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = asyncio.Event()
+
+    # --- picows callbacks -------------------------------------------------------------------
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+        self.server._register(self)
+        self._spawn(self.server.hooks.connected(self.ctx))
+        self.log.info("station connected")
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type == picows.WSMsgType.TEXT or msg_type == picows.WSMsgType.CONTINUATION:
+            data = frame.get_payload_as_bytes()
+            if not frame.fin or self._fragments:
+                self._fragments.append(data)
+                if not frame.fin:
+                    return
+                data, self._fragments = b"".join(self._fragments), []
+            self.session.receive(data, self._loop.time())
+            self._pump()
+        elif msg_type == picows.WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+        elif msg_type == picows.WSMsgType.BINARY:
+            self.log.warning("binary frame ignored; OCPP-J is text")
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.session.fail_all("connection closed")
+        self._dispatch(self.session.events())
+        self.server._unregister(self)
+        self._spawn(self.server.hooks.disconnected(self.ctx))
+        self.closed.set()
+        self.log.info("station disconnected")
+
+    # --- the session's output ---------------------------------------------------------------
+
+    def _pump(self) -> None:
+        self._dispatch(self.session.events())
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for frame in self.session.data_to_send():
+            transport.send(picows.WSMsgType.TEXT, frame)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.session.next_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.session.tick(self._loop.time())
+        self._pump()
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, CallReceived):
+                self._spawn(self._serve(event))
+            elif isinstance(event, CallAnswered):
+                self._resolve(event.handle, event, None)
+                for repair in event.repairs:
+                    self.log.warning(
+                        "lenient: accepted deviation",
+                        action=event.action,
+                        deviation=repair.deviation.value,
+                        path=repair.path,
+                        found=repair.found,
+                    )
+            elif isinstance(event, CallFailed):
+                failure = CallFailedError(
+                    event.error, timed_out=event.timed_out, error_code=event.error_code
+                )
+                self._resolve(event.handle, None, failure)
+            elif isinstance(event, InputRejected):
+                self.log.warning(
+                    "input rejected",
+                    code=event.code,
+                    reason=event.error.description,
+                    message=event.text,
+                )
+            elif isinstance(event, LateReplyDropped):
+                self.log.warning(
+                    "reply dropped: no call waits for it",
+                    unique_id=event.unique_id,
+                    timed_out=event.timed_out,
+                )
+            elif isinstance(event, OutboundInvalid):
+                self.log.error(
+                    "our payload failed validation; not sent",
+                    action=event.action,
+                    reason=event.error.description,
+                )
+
+    def _resolve(
+        self, handle: int, answered: CallAnswered | None, failure: Exception | None
+    ) -> None:
+        future = self._pending.pop(handle, None)
+        if future is None or future.done():
+            return
+        if answered is not None:
+            future.set_result(answered.response)
+        elif failure is not None:
+            future.set_exception(failure)
+
+    async def _serve(self, event: CallReceived) -> None:
+        for repair in event.repairs:
+            self.log.warning(
+                "lenient: accepted deviation",
+                action=event.action,
+                deviation=repair.deviation.value,
+                path=repair.path,
+                found=repair.found,
+            )
+        try:
+            response = await self.server.hooks.handle(self.ctx, event.action, event.request)
+        except OcppError as exc:
+            self.log.warning(
+                "call refused", action=event.action, code=exc.kind.value, reason=exc.description
+            )
+            self.session.reply_error(event.unique_id, exc)
+        except Exception as exc:  # every handler fault is answered, never a dropped connection
+            self.log.exception("handler failed", action=event.action)
+            self.session.reply_error(
+                event.unique_id, OcppError(ErrorKind.INTERNAL, type(exc).__name__)
+            )
+        else:
+            self.session.reply(event.unique_id, response)
+        self._pump()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the StationLink port ---------------------------------------------------------------
+
+    async def call(self, request: msgspec.Struct, timeout: float | None = None) -> msgspec.Struct:
+        """Send a CSMS-initiated call; its timeout is kept by the session."""
+        if self.transport is None or self.closed.is_set():
+            raise StationNotConnectedError(self.station_id)
+        handle = self.session.call(request, self._loop.time(), timeout)
+        future: asyncio.Future[msgspec.Struct] = self._loop.create_future()
+        self._pending[handle] = future
+        self._flush()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.session.cancel(handle)
+            raise
+
+    def close(self, code: picows.WSCloseCode = picows.WSCloseCode.OK, reason: bytes = b"") -> None:
+        if self.transport is not None:
+            self.transport.send_close(code, reason)
+            self.transport.disconnect(graceful=True)
+
+
+class OcppServer:
+    """Accepts stations, negotiates the OCPP version and keeps the live connections by id."""
+
+    def __init__(
+        self,
+        hooks: ConnectionHooks,
+        dialects: Sequence[Dialect],
+        options: ServerOptions,
+        ssl: Any = None,
+    ) -> None:
+        self.hooks = hooks
+        self.options = options
+        self.dialects: Mapping[str, Dialect] = {d.subprotocol: d for d in dialects}
+        self._preference = [d.subprotocol for d in dialects]
+        self._ssl = ssl
+        self._server: asyncio.Server | None = None
+        self.connections: dict[str, StationConnection] = {}
+        self.port = options.port
+
+    async def start(self) -> None:
+        opts = self.options
+        self._server = await picows.ws_create_server(
+            self._accept,
+            opts.host,
+            opts.port,
+            ssl=self._ssl,
+            enable_auto_ping=opts.ping_interval_s > 0,
+            auto_ping_idle_timeout=max(opts.ping_interval_s, 0.1),
+            auto_ping_reply_timeout=max(opts.ping_interval_s, 0.1),
+            max_frame_size=opts.max_message_bytes,
+            websocket_handshake_timeout=10,
+        )
+        sockets = self._server.sockets
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("OCPP server listening", host=opts.host, port=self.port)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every station with 1001 Going Away, wait for them to go."""
+        if self._server is not None:
+            self._server.close()
+        connections = list(self.connections.values())
+        for conn in connections:
+            conn.close(picows.WSCloseCode.GOING_AWAY, b"server shutting down")
+        if connections:
+            await asyncio.wait(
+                [asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=timeout
+            )
+        pending = [t for c in connections for t in c._tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def get(self, station_id: str) -> StationConnection | None:
+        return self.connections.get(station_id)
+
+    # --- handshake --------------------------------------------------------------------------
+
+    def _accept(self, request: picows.WSUpgradeRequest) -> Any:
+        station_id = self._station_id(request.path)
+        if station_id is None:
+            return _refuse(404, "unknown path; stations connect to /ocpp/<stationId>")
+        offered = _offered(request.headers.get("Sec-WebSocket-Protocol", ""))
+        chosen = next((p for p in self._preference if p in offered), None)
+        if chosen is None:
+            log.warning(
+                "handshake refused: no common OCPP version",
+                station_id=station_id,
+                offered=sorted(offered),
+            )
+            return _refuse(
+                400, f"no supported subprotocol; this CSMS speaks {', '.join(self._preference)}"
+            )
+        password = _basic_password(request.headers.get("Authorization"), station_id)
+        if not self.hooks.authenticate(station_id, password):
+            log.warning("handshake refused: authentication failed", station_id=station_id)
+            return picows.WSUpgradeResponseWithListener(
+                picows.WSUpgradeResponse.create_error_response(
+                    401, b"authentication required", {"WWW-Authenticate": 'Basic realm="ocpp"'}
+                ),
+                None,
+            )
+        dialect = self.dialects[chosen]
+        ctx = StationContext(station_id, dialect.version)
+        session = RpcSession(dialect, self.hooks.lenient(station_id), self.options.call_timeout_s)
+        listener = StationConnection(self, ctx, session)
+        response = picows.WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
+        return picows.WSUpgradeResponseWithListener(response, listener)
+
+    def _station_id(self, raw_path: bytes) -> str | None:
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        prefix, _, last = path.rstrip("/").rpartition("/")
+        station_id = unquote(last)
+        if not station_id or len(station_id) > 48 or not station_id.isprintable():
+            return None
+        prefixes = {p.rstrip("/") for p in self.options.path_prefixes}
+        return station_id if prefix in prefixes else None
+
+    def _register(self, conn: StationConnection) -> None:
+        stale = self.connections.get(conn.station_id)
+        self.connections[conn.station_id] = conn
+        if stale is not None and stale is not conn:
+            stale.log.info("replaced by a new connection")
+            stale.close(picows.WSCloseCode.POLICY_VIOLATION, b"replaced by a new connection")
+
+    def _unregister(self, conn: StationConnection) -> None:
+        if self.connections.get(conn.station_id) is conn:
+            del self.connections[conn.station_id]
+
+
+def _refuse(status: int, reason: str) -> picows.WSUpgradeResponseWithListener:
+    return picows.WSUpgradeResponseWithListener(
+        picows.WSUpgradeResponse.create_error_response(status, reason.encode()), None
+    )
+
+
+def _offered(header: str) -> set[str]:
+    return {p.strip() for p in header.split(",") if p.strip()}
+
+
+def _basic_password(header: str | None, station_id: str) -> str | None:
+    """The password of an ``Authorization: Basic`` header whose user is ``station_id``."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, sep, password = (
+            base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return password if sep and user == station_id else None

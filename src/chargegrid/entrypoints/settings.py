@@ -1,0 +1,135 @@
+"""Settings: defaults, then a TOML file, then ``CHARGEGRID_*`` environment variables, then flags.
+
+Each later source overrides the earlier ones. The names are an interface other tools rely on:
+``--host``, ``--ocpp-port``, ``--db``, ``--unknown-stations`` and their ``CHARGEGRID_HOST``,
+``CHARGEGRID_OCPP_PORT``, ``CHARGEGRID_DB``, ``CHARGEGRID_UNKNOWN_STATIONS`` twins; in TOML the
+same names with underscores (``ocpp_port = 9000``), at the top level or under ``[chargegrid]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting with a value chargegrid cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"  # noqa: S104 - stations reach the CSMS over the network
+    ocpp_port: int = 9000
+    db: str = "sqlite:///chargegrid.db"
+    unknown_stations: str = "pending"
+    path_prefixes: tuple[str, ...] = ("/ocpp",)
+    ping_interval: float = 60.0
+    call_timeout: float = 30.0
+    heartbeat_interval: int = 300
+    require_auth: bool = False
+    log_format: str = "console"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.unknown_stations not in ("accept", "pending", "reject"):
+            raise SettingsError("unknown_stations must be accept, pending or reject")
+        if not 0 <= self.ocpp_port <= 65535:
+            raise SettingsError("ocpp_port must be a TCP port number")
+        if self.log_format not in ("console", "json"):
+            raise SettingsError("log_format must be console or json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``chargegrid serve``; every default is None so unset flags do not override."""
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
+    parser.add_argument("--db", help="SQLAlchemy database URL (default sqlite:///chargegrid.db)")
+    parser.add_argument(
+        "--unknown-stations",
+        choices=["accept", "pending", "reject"],
+        help="BootNotification answer for stations not in the database (default pending)",
+    )
+    parser.add_argument(
+        "--path-prefix",
+        dest="path_prefixes",
+        action="append",
+        help="URL path under which /<stationId> is served (repeatable; default /ocpp)",
+    )
+    parser.add_argument("--ping-interval", type=float, help="WebSocket ping interval, s (0: off)")
+    parser.add_argument("--call-timeout", type=float, help="seconds to wait for a station's answer")
+    parser.add_argument(
+        "--heartbeat-interval", type=int, help="heartbeat interval given at boot, s"
+    )
+    parser.add_argument(
+        "--require-auth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="refuse stations without a password (security profile 1 for all)",
+    )
+    parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+
+def load(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge the sources in order of precedence."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    config = getattr(args, "config", None) or environ.get("CHARGEGRID_CONFIG")
+    if config:
+        settings = _merge(settings, _from_toml(Path(config)), "config file")
+    settings = _merge(settings, _from_env(environ), "environment")
+    flags = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
+    return _merge(settings, {k: v for k, v in flags.items() if v is not None}, "flags")
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
+    section = data.get("chargegrid", data)
+    return dict(section) if isinstance(section, dict) else {}
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for f in fields(Settings):
+        value = environ.get(f"CHARGEGRID_{f.name.upper()}")
+        if value is not None:
+            found[f.name] = value
+    return found
+
+
+def _merge(settings: Settings, values: Mapping[str, Any], source: str) -> Settings:
+    known = {f.name: f for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in known:
+            raise SettingsError(f"unknown setting {name!r} in {source}")
+        changes[name] = _coerce(name, value, getattr(settings, name), source)
+    try:
+        return replace(settings, **changes)
+    except SettingsError as exc:
+        raise SettingsError(f"{exc} (from {source})") from exc
+
+
+def _coerce(name: str, value: Any, current: Any, source: str) -> Any:
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(current, tuple):
+            items: Sequence[Any] = value.split(",") if isinstance(value, str) else value
+            return tuple(str(v).strip() for v in items if str(v).strip())
+        return type(current)(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(
+            f"{name} from {source}: {value!r} is not a {type(current).__name__}"
+        ) from exc

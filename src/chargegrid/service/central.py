@@ -1,0 +1,198 @@
+"""Use cases of the central system, the same for every OCPP version.
+
+The OCPP routers (:mod:`chargegrid.service.ocpp`) turn each version's messages into calls here and
+the results back into that version's responses. Everything a station is told has been committed
+through the :class:`~chargegrid.service.ports.Store` before the call returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+
+from chargegrid.domain.authorization import authorize
+from chargegrid.domain.metering import energy_register_wh
+from chargegrid.domain.model import (
+    Authorization,
+    AuthorizationStatus,
+    MeterReading,
+    Registration,
+    Station,
+    StatusChange,
+    Transaction,
+    TransactionState,
+    UnknownStationPolicy,
+)
+from chargegrid.service.ports import Clock, NewTransaction, Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    """What a BootNotification says, in either version."""
+
+    station_id: str
+    ocpp_version: str
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootDecision:
+    registration: Registration
+    interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Policy the use cases follow."""
+
+    unknown_stations: UnknownStationPolicy = UnknownStationPolicy.PENDING
+    heartbeat_interval_s: int = 300
+    pending_retry_s: int = 60
+
+
+class CentralSystem:
+    """The use cases. One instance per process, shared by all connections."""
+
+    def __init__(self, store: Store, clock: Clock, settings: Settings | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings or Settings()
+
+    # --- provisioning (B01-B03 / 1.6 4.2) ---------------------------------------------------
+
+    async def boot(self, info: BootInfo) -> BootDecision:
+        now = self.clock.now()
+        station = await self.store.get_station(info.station_id)
+        if station is None:
+            registration = {
+                UnknownStationPolicy.ACCEPT: Registration.ACCEPTED,
+                UnknownStationPolicy.PENDING: Registration.PENDING,
+                UnknownStationPolicy.REJECT: Registration.REJECTED,
+            }[self.settings.unknown_stations]
+            station = Station(info.station_id, registration=registration)
+        station.ocpp_version = info.ocpp_version
+        station.vendor = info.vendor
+        station.model = info.model
+        station.serial_number = info.serial_number
+        station.firmware_version = info.firmware_version
+        station.boot_reason = info.reason
+        station.online = True
+        station.last_seen = now
+        await self.store.save_station(station)
+        await self.store.record_boot(info.station_id, info.reason, now)
+        interval = (
+            self.settings.heartbeat_interval_s
+            if station.registration is Registration.ACCEPTED
+            else self.settings.pending_retry_s
+        )
+        log.info("boot", station_id=info.station_id, registration=station.registration.value)
+        return BootDecision(station.registration, interval)
+
+    async def registration(self, station_id: str) -> Registration | None:
+        station = await self.store.get_station(station_id)
+        return station.registration if station is not None else None
+
+    async def set_registration(self, station_id: str, registration: Registration) -> Station:
+        """An operator accepts (or rejects) a station; creates it if unknown."""
+        station = await self.store.get_station(station_id) or Station(station_id)
+        station.registration = registration
+        await self.store.save_station(station)
+        return station
+
+    async def connected(self, station_id: str) -> None:
+        await self.store.touch_station(station_id, self.clock.now(), online=True)
+
+    async def disconnected(self, station_id: str) -> None:
+        await self.store.touch_station(station_id, self.clock.now(), online=False)
+
+    async def heartbeat(self, station_id: str) -> None:
+        await self.store.touch_station(station_id, self.clock.now(), online=True)
+
+    async def status(self, change: StatusChange) -> None:
+        await self.store.record_status(change)
+
+    # --- authorization (C01 / 1.6 5.2) ------------------------------------------------------
+
+    async def authorize(self, token_value: str) -> Authorization:
+        token = await self.store.get_token(token_value)
+        active = token is not None and await self.store.has_active_transaction(token_value)
+        return authorize(token, self.clock.now(), in_active_transaction=active)
+
+    # --- transactions (E01-E15 / 1.6 5.16, 5.17, 5.10) ----------------------------------------
+
+    async def start_transaction(
+        self, new: NewTransaction
+    ) -> tuple[Transaction, Authorization | None]:
+        """Record a transaction the station started; say what we think of its token.
+
+        A resent start (same station, connector, time, token and meter) gets the first one's id.
+        """
+        auth = await self.authorize(new.id_token) if new.id_token else None
+        existing = await self.store.find_same_start(new)
+        if existing is not None:
+            return existing, auth
+        tx = await self.store.start_transaction(new)
+        log.info("transaction started", station_id=new.station_id, transaction_id=tx.id)
+        return tx, auth
+
+    async def find_transaction(self, station_id: str, station_tx_id: str) -> Transaction | None:
+        return await self.store.find_transaction(station_id, station_tx_id)
+
+    async def get_transaction(self, transaction_id: int) -> Transaction | None:
+        return await self.store.get_transaction(transaction_id)
+
+    async def meter_values(
+        self,
+        station_id: str,
+        tx: Transaction | None,
+        evse_id: int,
+        connector_id: int,
+        readings: Sequence[MeterReading],
+    ) -> None:
+        if not readings:
+            return
+        await self.store.record_meter_values(
+            station_id, tx.id if tx else None, evse_id, connector_id, readings
+        )
+        latest = energy_register_wh(readings)
+        if tx is not None and latest is not None and latest != tx.last_meter_wh:
+            tx.last_meter_wh = latest
+            await self.store.update_transaction(tx)
+
+    async def save_transaction(self, tx: Transaction) -> None:
+        await self.store.update_transaction(tx)
+
+    async def stop_transaction(
+        self,
+        tx: Transaction,
+        *,
+        stopped_at: datetime,
+        meter_stop_wh: Decimal | None,
+        reason: str | None,
+    ) -> Transaction:
+        if tx.state is TransactionState.ENDED:
+            return tx
+        ended = replace(
+            tx,
+            state=TransactionState.ENDED,
+            stopped_at=stopped_at,
+            meter_stop_wh=meter_stop_wh if meter_stop_wh is not None else tx.last_meter_wh,
+            stop_reason=reason,
+        )
+        await self.store.update_transaction(ended)
+        log.info("transaction ended", station_id=tx.station_id, transaction_id=tx.id)
+        return ended
+
+
+def accepted(auth: Authorization | None) -> bool:
+    return auth is not None and auth.status is AuthorizationStatus.ACCEPTED

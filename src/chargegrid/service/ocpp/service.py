@@ -1,0 +1,124 @@
+"""The OCPP service: what the WebSocket transport asks of the service layer.
+
+It authenticates stations at the handshake (from an in-memory copy of their password hashes, since
+the handshake cannot wait for the database), gates messages by registration state, routes each
+message to its version's handler and keeps stations' online state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+import structlog
+
+from chargegrid.domain.model import Registration, Station
+from chargegrid.domain.passwords import check_rules, hash_password, verify_password
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
+from chargegrid.protocols.ocppj.validation import Deviation
+from chargegrid.service.central import CentralSystem
+from chargegrid.service.ocpp import v16, v201
+from chargegrid.service.ocpp.context import Router, StationContext
+
+log = structlog.get_logger(__name__)
+
+_GATES: Mapping[str, Callable[[Registration | None, str], bool]] = {
+    "1.6": v16.is_served,
+    "2.0.1": v201.is_served,
+}
+
+
+class OcppService:
+    """Implements the transport's ``ConnectionHooks``."""
+
+    def __init__(self, central: CentralSystem, *, require_auth: bool = False) -> None:
+        self.central = central
+        self.require_auth = require_auth
+        self.routers: dict[str, Router] = {
+            "1.6": v16.Ocpp16Handlers(central).router(),
+            "2.0.1": v201.Ocpp201Handlers(central).router(),
+        }
+        self._passwords: dict[str, str] = {}
+        self._lenient: dict[str, frozenset[Deviation]] = {}
+        # station -> SHA-256 of the password last verified: a reconnect skips PBKDF2, and no
+        # clear password stays in memory.
+        self._verified: dict[str, bytes] = {}
+
+    async def load(self) -> None:
+        """Read what the handshake needs into memory; call once at start-up."""
+        for station in await self.central.store.list_stations():
+            self._remember(station)
+
+    def _remember(self, station: Station) -> None:
+        self._verified.pop(station.id, None)
+        if station.password_hash:
+            self._passwords[station.id] = station.password_hash
+        else:
+            self._passwords.pop(station.id, None)
+        deviations = frozenset(Deviation(d) for d in station.lenient if d in _DEVIATIONS)
+        if deviations:
+            self._lenient[station.id] = deviations
+        else:
+            self._lenient.pop(station.id, None)
+
+    async def set_password(self, station_id: str, password: str | None) -> None:
+        """Security profile 1: set (or clear) a station's Basic-auth password."""
+        if password is not None:
+            check_rules(password)
+        station = await self.central.store.get_station(station_id) or Station(station_id)
+        station.password_hash = hash_password(password) if password is not None else None
+        await self.central.store.save_station(station)
+        self._remember(station)
+
+    async def set_lenient(self, station_id: str, deviations: frozenset[Deviation]) -> None:
+        station = await self.central.store.get_station(station_id) or Station(station_id)
+        station.lenient = frozenset(d.value for d in deviations)
+        await self.central.store.save_station(station)
+        self._remember(station)
+
+    # --- ConnectionHooks --------------------------------------------------------------------
+
+    def authenticate(self, station_id: str, password: str | None) -> bool:
+        stored = self._passwords.get(station_id)
+        if stored is None:
+            return not self.require_auth
+        if password is None:
+            return False
+        digest = hashlib.sha256(password.encode()).digest()
+        known = self._verified.get(station_id)
+        if known is not None and hmac.compare_digest(known, digest):
+            return True
+        if verify_password(password, stored):
+            self._verified[station_id] = digest
+            return True
+        return False
+
+    def lenient(self, station_id: str) -> frozenset[Deviation]:
+        return self._lenient.get(station_id, frozenset())
+
+    async def connected(self, ctx: StationContext) -> None:
+        ctx.registration = await self.central.registration(ctx.station_id)
+        if ctx.registration is not None:
+            await self.central.connected(ctx.station_id)
+
+    async def disconnected(self, ctx: StationContext) -> None:
+        if ctx.registration is not None:
+            await self.central.disconnected(ctx.station_id)
+
+    async def handle(self, ctx: StationContext, action: str, request: Any) -> msgspec.Struct:
+        if not _GATES[ctx.ocpp_version](ctx.registration, action):
+            # The operator may have accepted it since; look again before refusing.
+            ctx.registration = await self.central.registration(ctx.station_id)
+            if not _GATES[ctx.ocpp_version](ctx.registration, action):
+                state = ctx.registration.value if ctx.registration else "unknown"
+                raise OcppError(ErrorKind.SECURITY, f"station is {state}; send BootNotification")
+        handler = self.routers[ctx.ocpp_version].get(action)
+        if handler is None:
+            raise OcppError(ErrorKind.NOT_SUPPORTED, f"{action} is not handled by this CSMS")
+        return await handler(ctx, request)
+
+
+_DEVIATIONS = {d.value for d in Deviation}

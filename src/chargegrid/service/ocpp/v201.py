@@ -1,0 +1,303 @@
+"""OCPP 2.0.1: the handlers of every message a charging station sends (OCPP 2.0.1 Part 2),
+each turning its request into central-system use cases."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from chargegrid.domain.metering import energy_register_wh
+from chargegrid.domain.model import (
+    AuthorizationStatus,
+    Registration,
+    SecurityEvent,
+    StationReport,
+    Transaction,
+)
+from chargegrid.protocols.ocpp201 import mapping
+from chargegrid.protocols.ocpp201 import messages as m
+from chargegrid.protocols.ocppj.validation import require_non_negative
+from chargegrid.service.central import BootInfo, CentralSystem
+from chargegrid.service.ocpp.context import Handler, StationContext
+from chargegrid.service.ports import DataTransferRecord, NewTransaction
+
+log = structlog.get_logger(__name__)
+
+
+class Ocpp201Handlers:
+    """Bound to one :class:`CentralSystem`; :meth:`router` lists them by action."""
+
+    def __init__(self, central: CentralSystem) -> None:
+        self.central = central
+
+    def router(self) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {
+            "Authorize": self.authorize,
+            "BootNotification": self.boot_notification,
+            "DataTransfer": self.data_transfer,
+            "FirmwareStatusNotification": self.firmware_status,
+            "Get15118EVCertificate": self.get_15118_ev_certificate,
+            "GetCertificateStatus": self.get_certificate_status,
+            "Heartbeat": self.heartbeat,
+            "LogStatusNotification": self.log_status,
+            "MeterValues": self.meter_values,
+            "NotifyEVChargingNeeds": self.notify_ev_charging_needs,
+            "NotifyEVChargingSchedule": self.notify_ev_charging_schedule,
+            "NotifyReport": self.notify_report,
+            "PublishFirmwareStatusNotification": self.publish_firmware_status,
+            "ReservationStatusUpdate": self.reservation_status,
+            "SecurityEventNotification": self.security_event,
+            "SignCertificate": self.sign_certificate,
+            "StatusNotification": self.status_notification,
+            "TransactionEvent": self.transaction_event,
+        }
+        # Notifications whose content is logged and acknowledged with an empty response;
+        # the features that act on them (smart charging, monitoring, display) come later.
+        for action, response in (
+            ("ClearedChargingLimit", m.ClearedChargingLimitResponse),
+            ("NotifyChargingLimit", m.NotifyChargingLimitResponse),
+            ("NotifyCustomerInformation", m.NotifyCustomerInformationResponse),
+            ("NotifyDisplayMessages", m.NotifyDisplayMessagesResponse),
+            ("NotifyEvent", m.NotifyEventResponse),
+            ("NotifyMonitoringReport", m.NotifyMonitoringReportResponse),
+            ("ReportChargingProfiles", m.ReportChargingProfilesResponse),
+        ):
+            handlers[action] = _acknowledge(action, response)
+        return handlers
+
+    def _now(self) -> datetime:
+        return self.central.clock.now()
+
+    async def boot_notification(
+        self, ctx: StationContext, req: m.BootNotificationRequest
+    ) -> m.BootNotificationResponse:
+        """B01-B03."""
+        cs = req.charging_station
+        decision = await self.central.boot(
+            BootInfo(
+                station_id=ctx.station_id,
+                ocpp_version="2.0.1",
+                vendor=cs.vendor_name,
+                model=cs.model,
+                serial_number=cs.serial_number,
+                firmware_version=cs.firmware_version,
+                reason=req.reason,
+            )
+        )
+        ctx.registration = decision.registration
+        return m.BootNotificationResponse(
+            current_time=self._now(),
+            interval=decision.interval_s,
+            status=decision.registration.value,
+        )
+
+    async def heartbeat(self, ctx: StationContext, req: m.HeartbeatRequest) -> m.HeartbeatResponse:
+        """G02."""
+        await self.central.heartbeat(ctx.station_id)
+        return m.HeartbeatResponse(current_time=self._now())
+
+    async def status_notification(
+        self, ctx: StationContext, req: m.StatusNotificationRequest
+    ) -> m.StatusNotificationResponse:
+        """G01."""
+        require_non_negative(evseId=req.evse_id, connectorId=req.connector_id)
+        await self.central.status(mapping.status_change(ctx.station_id, req))
+        return m.StatusNotificationResponse()
+
+    async def authorize(self, ctx: StationContext, req: m.AuthorizeRequest) -> m.AuthorizeResponse:
+        """C01. NoAuthorization tokens are always accepted (C01.FR.xx: no authorization)."""
+        if req.id_token.type == "NoAuthorization":
+            return m.AuthorizeResponse(id_token_info=m.IdTokenInfoType(status="Accepted"))
+        auth = await self.central.authorize(req.id_token.id_token)
+        if auth.status is AuthorizationStatus.INVALID:
+            auth = auth.__class__(AuthorizationStatus.UNKNOWN)  # 2.0.1 says Unknown for unknown
+        return m.AuthorizeResponse(id_token_info=mapping.id_token_info(auth))
+
+    async def transaction_event(
+        self, ctx: StationContext, req: m.TransactionEventRequest
+    ) -> m.TransactionEventResponse:
+        """E01-E15. Started, Updated and Ended map onto the same transaction record; an Updated
+        or Ended for a transaction whose Started was lost starts it, so nothing is dropped."""
+        if req.evse is not None:
+            require_non_negative(
+                **{"evse.id": req.evse.id, "evse.connectorId": req.evse.connector_id}
+            )
+        info = req.transaction_info
+        tx = await self.central.find_transaction(ctx.station_id, info.transaction_id)
+        token = (
+            req.id_token.id_token
+            if req.id_token and req.id_token.type != "NoAuthorization"
+            else None
+        )
+        readings = mapping.readings(req.meter_value)
+        auth = None
+        if tx is None:
+            evse = req.evse
+            tx, auth = await self.central.start_transaction(
+                NewTransaction(
+                    station_id=ctx.station_id,
+                    station_tx_id=info.transaction_id,
+                    evse_id=evse.id if evse else 0,
+                    connector_id=(evse.connector_id or 1) if evse else 0,
+                    id_token=token,
+                    started_at=mapping.utc(req.timestamp),
+                    meter_start_wh=energy_register_wh(readings),
+                    reservation_id=req.reservation_id,
+                    charging_state=info.charging_state,
+                )
+            )
+        elif token is not None:
+            auth = await self.central.authorize(token)
+            if auth.status is AuthorizationStatus.CONCURRENT_TX:
+                auth = auth.__class__(AuthorizationStatus.ACCEPTED, auth.group, auth.expires_at)
+        if token is not None and token != tx.id_token:
+            tx.id_token = token
+            await self.central.save_transaction(tx)
+        await self.central.meter_values(ctx.station_id, tx, tx.evse_id, tx.connector_id, readings)
+        if info.charging_state is not None and info.charging_state != tx.charging_state:
+            tx.charging_state = info.charging_state
+            await self.central.save_transaction(tx)
+        if req.event_type == "Ended":
+            await self.central.stop_transaction(
+                tx,
+                stopped_at=mapping.utc(req.timestamp),
+                meter_stop_wh=energy_register_wh(readings),
+                reason=info.stopped_reason or "Local",
+            )
+        return m.TransactionEventResponse(
+            id_token_info=mapping.id_token_info(auth) if auth is not None else None
+        )
+
+    async def meter_values(
+        self, ctx: StationContext, req: m.MeterValuesRequest
+    ) -> m.MeterValuesResponse:
+        """J01: readings outside a transaction (or of the EVSE as a whole)."""
+        require_non_negative(evseId=req.evse_id)
+        tx: Transaction | None = None
+        for active in await self.central.store.active_transactions(ctx.station_id):
+            if active.evse_id == req.evse_id:
+                tx = active
+        await self.central.meter_values(
+            ctx.station_id, tx, req.evse_id, 0, mapping.readings(req.meter_value)
+        )
+        return m.MeterValuesResponse()
+
+    async def notify_report(
+        self, ctx: StationContext, req: m.NotifyReportRequest
+    ) -> m.NotifyReportResponse:
+        """B07/B08: the device model, kept as configuration values."""
+        values = mapping.report_values(ctx.station_id, req.report_data)
+        if values:
+            await self.central.store.save_config(ctx.station_id, values)
+        return m.NotifyReportResponse()
+
+    async def data_transfer(
+        self, ctx: StationContext, req: m.DataTransferRequest
+    ) -> m.DataTransferResponse:
+        """P02: kept; no vendor extension is known, so UnknownVendorId."""
+        data = req.data if isinstance(req.data, str) or req.data is None else _json(req.data)
+        await self.central.store.record_data_transfer(
+            DataTransferRecord(
+                ctx.station_id, "from-station", req.vendor_id, req.message_id, data, self._now()
+            )
+        )
+        return m.DataTransferResponse(status="UnknownVendorId")
+
+    async def firmware_status(
+        self, ctx: StationContext, req: m.FirmwareStatusNotificationRequest
+    ) -> m.FirmwareStatusNotificationResponse:
+        await self._report(ctx, "firmware", req.status, req.request_id)
+        return m.FirmwareStatusNotificationResponse()
+
+    async def publish_firmware_status(
+        self, ctx: StationContext, req: m.PublishFirmwareStatusNotificationRequest
+    ) -> m.PublishFirmwareStatusNotificationResponse:
+        await self._report(ctx, "publish-firmware", req.status, req.request_id)
+        return m.PublishFirmwareStatusNotificationResponse()
+
+    async def log_status(
+        self, ctx: StationContext, req: m.LogStatusNotificationRequest
+    ) -> m.LogStatusNotificationResponse:
+        await self._report(ctx, "log", req.status, req.request_id)
+        return m.LogStatusNotificationResponse()
+
+    async def _report(
+        self, ctx: StationContext, topic: str, status: str, request_id: int | None
+    ) -> None:
+        await self.central.store.record_report(
+            StationReport(ctx.station_id, topic, status, request_id, self._now())
+        )
+
+    async def reservation_status(
+        self, ctx: StationContext, req: m.ReservationStatusUpdateRequest
+    ) -> m.ReservationStatusUpdateResponse:
+        """H02/H03: a reservation expired or was removed at the station."""
+        reservation = await self.central.store.get_reservation(req.reservation_id)
+        if reservation is not None and reservation.station_id == ctx.station_id:
+            await self.central.store.save_reservation(
+                replace(reservation, status=req.reservation_update_status)
+            )
+        return m.ReservationStatusUpdateResponse()
+
+    async def security_event(
+        self, ctx: StationContext, req: m.SecurityEventNotificationRequest
+    ) -> m.SecurityEventNotificationResponse:
+        """A04."""
+        await self.central.store.record_security_event(
+            SecurityEvent(ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info)
+        )
+        return m.SecurityEventNotificationResponse()
+
+    async def sign_certificate(
+        self, ctx: StationContext, req: m.SignCertificateRequest
+    ) -> m.SignCertificateResponse:
+        """A02/A03: no certificate authority is configured yet, so Rejected."""
+        log.warning("SignCertificate rejected: no CA configured", station_id=ctx.station_id)
+        return m.SignCertificateResponse(status="Rejected")
+
+    async def get_15118_ev_certificate(
+        self, ctx: StationContext, req: m.Get15118EVCertificateRequest
+    ) -> m.Get15118EVCertificateResponse:
+        """M01/M02: no contract-certificate provider is configured yet, so Failed."""
+        return m.Get15118EVCertificateResponse(status="Failed", exi_response="")
+
+    async def get_certificate_status(
+        self, ctx: StationContext, req: m.GetCertificateStatusRequest
+    ) -> m.GetCertificateStatusResponse:
+        """M06: no OCSP forwarding is configured yet, so Failed."""
+        return m.GetCertificateStatusResponse(status="Failed")
+
+    async def notify_ev_charging_needs(
+        self, ctx: StationContext, req: m.NotifyEVChargingNeedsRequest
+    ) -> m.NotifyEVChargingNeedsResponse:
+        """K15: no smart-charging schedule will follow yet, so Rejected (K15.FR.xx)."""
+        return m.NotifyEVChargingNeedsResponse(status="Rejected")
+
+    async def notify_ev_charging_schedule(
+        self, ctx: StationContext, req: m.NotifyEVChargingScheduleRequest
+    ) -> m.NotifyEVChargingScheduleResponse:
+        return m.NotifyEVChargingScheduleResponse(status="Accepted")
+
+
+def _acknowledge(
+    action: str, response: type[msgspec.Struct]
+) -> Callable[[StationContext, Any], Awaitable[msgspec.Struct]]:
+    async def handler(ctx: StationContext, req: Any) -> msgspec.Struct:
+        log.info("notification acknowledged", station_id=ctx.station_id, action=action)
+        return response()
+
+    return handler
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def is_served(registration: Registration | None, action: str) -> bool:
+    """B02.FR.xx: while not Accepted, the CSMS answers SecurityError to all but these."""
+    return registration is Registration.ACCEPTED or action in ("BootNotification", "Heartbeat")

@@ -1,0 +1,106 @@
+"""Use cases on in-memory fakes: no sockets, no database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from chargegrid.domain.model import (
+    AuthorizationStatus,
+    IdToken,
+    MeterReading,
+    Registration,
+    SampledValue,
+    TransactionState,
+    UnknownStationPolicy,
+)
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
+from chargegrid.service.central import BootInfo, CentralSystem, Settings
+from chargegrid.service.ocpp.context import StationContext
+from chargegrid.service.ocpp.service import OcppService
+from chargegrid.service.ports import NewTransaction
+from chargegrid.testing.fakes import FakeStore, FixedClock
+
+
+def system(policy: UnknownStationPolicy = UnknownStationPolicy.PENDING) -> CentralSystem:
+    return CentralSystem(FakeStore(), FixedClock(), Settings(unknown_stations=policy))
+
+
+BOOT = BootInfo("CS-1", "2.0.1", "ACME", "W1", firmware_version="1.0", reason="PowerUp")
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (UnknownStationPolicy.ACCEPT, Registration.ACCEPTED),
+        (UnknownStationPolicy.PENDING, Registration.PENDING),
+        (UnknownStationPolicy.REJECT, Registration.REJECTED),
+    ],
+)
+async def test_unknown_station_policy(policy: UnknownStationPolicy, expected: Registration) -> None:
+    central = system(policy)
+    decision = await central.boot(BOOT)
+    assert decision.registration is expected
+    stored = await central.store.get_station("CS-1")
+    assert stored is not None and stored.vendor == "ACME" and stored.boot_reason == "PowerUp"
+
+
+async def test_known_station_keeps_its_registration() -> None:
+    central = system(UnknownStationPolicy.REJECT)
+    await central.set_registration("CS-1", Registration.ACCEPTED)
+    decision = await central.boot(BOOT)
+    assert decision.registration is Registration.ACCEPTED
+    assert decision.interval_s == central.settings.heartbeat_interval_s
+
+
+async def test_transaction_energy_follows_the_register() -> None:
+    central = system()
+    await central.store.save_token(IdToken("T1"))
+    new = NewTransaction("CS-1", None, 1, 1, "T1", central.clock.now(), Decimal(100))
+    tx, auth = await central.start_transaction(new)
+    assert auth is not None and auth.status is AuthorizationStatus.ACCEPTED
+    assert tx.station_tx_id == str(tx.id)
+    again, _ = await central.start_transaction(new)
+    assert again.id == tx.id  # a resent start is the same transaction
+    assert (await central.authorize("T1")).status is AuthorizationStatus.CONCURRENT_TX
+    reading = MeterReading(central.clock.now(), (SampledValue(Decimal("0.5"), unit="kWh"),))
+    await central.meter_values("CS-1", tx, 1, 1, [reading])
+    assert tx.last_meter_wh == Decimal("500.0")
+    ended = await central.stop_transaction(
+        tx, stopped_at=central.clock.now(), meter_stop_wh=None, reason="Local"
+    )
+    assert ended.state is TransactionState.ENDED and ended.energy_wh == Decimal(400)
+    assert (
+        await central.stop_transaction(
+            ended, stopped_at=central.clock.now(), meter_stop_wh=Decimal(9), reason="X"
+        )
+    ) is ended
+
+
+async def test_gate_refuses_messages_from_a_pending_station() -> None:
+    central = system(UnknownStationPolicy.PENDING)
+    service = OcppService(central)
+    ctx = StationContext("CS-1", "1.6")
+    with pytest.raises(OcppError) as info:
+        await service.handle(ctx, "Authorize", object())
+    assert info.value.kind is ErrorKind.SECURITY
+    await central.set_registration("CS-1", Registration.ACCEPTED)
+    # the gate looks again before refusing, so an operator's accept takes effect at once
+    with pytest.raises(OcppError) as info:
+        await service.handle(ctx, "NoSuchAction", object())
+    assert info.value.kind is ErrorKind.NOT_SUPPORTED
+
+
+async def test_passwords_are_checked_from_memory() -> None:
+    central = system()
+    service = OcppService(central)
+    await service.set_password("CS-1", "sixteen-chars-pw")
+    assert service.authenticate("CS-1", "sixteen-chars-pw")
+    assert service.authenticate("CS-1", "sixteen-chars-pw")  # the cached path
+    assert not service.authenticate("CS-1", "wrong-password-xx")
+    assert not service.authenticate("CS-1", None)
+    assert service.authenticate("CS-2", None)  # no password set and none required
+    assert not OcppService(central, require_auth=True).authenticate("CS-2", None)
+    stored = await central.store.get_station("CS-1")
+    assert stored is not None and stored.password_hash and "sixteen" not in stored.password_hash
