@@ -72,14 +72,7 @@ class CentralSystem:
 
     async def boot(self, info: BootInfo) -> BootDecision:
         now = self.clock.now()
-        station = await self.store.get_station(info.station_id)
-        if station is None:
-            registration = {
-                UnknownStationPolicy.ACCEPT: Registration.ACCEPTED,
-                UnknownStationPolicy.PENDING: Registration.PENDING,
-                UnknownStationPolicy.REJECT: Registration.REJECTED,
-            }[self.settings.unknown_stations]
-            station = Station(info.station_id, registration=registration)
+        station = await self.station_or_new(info.station_id)
         station.ocpp_version = info.ocpp_version
         station.vendor = info.vendor
         station.model = info.model
@@ -97,6 +90,18 @@ class CentralSystem:
         )
         log.info("boot", station_id=info.station_id, registration=station.registration.value)
         return BootDecision(station.registration, interval)
+
+    async def station_or_new(self, station_id: str) -> Station:
+        """The stored station, or a new one registered as the unknown-station policy says."""
+        station = await self.store.get_station(station_id)
+        if station is None:
+            registration = {
+                UnknownStationPolicy.ACCEPT: Registration.ACCEPTED,
+                UnknownStationPolicy.PENDING: Registration.PENDING,
+                UnknownStationPolicy.REJECT: Registration.REJECTED,
+            }[self.settings.unknown_stations]
+            station = Station(station_id, registration=registration)
+        return station
 
     async def registration(self, station_id: str) -> Registration | None:
         station = await self.store.get_station(station_id)

@@ -111,46 +111,33 @@ class Commands:
         payload: Mapping[str, Any] | msgspec.Struct,
         timeout: float | None = None,
     ) -> CommandResult:
-        link = self.links.get(station_id)
         sent_at = self.clock.now()
-        if link is None:
-            offline = StationOfflineError(f"station {station_id} is not connected")
-            request_json = (
-                dict(payload) if isinstance(payload, Mapping) else msgspec.to_builtins(payload)
-            )
-            await self.store.record_command(
-                CommandRecord(
-                    station_id,
-                    action,
-                    request_json,
-                    sent_at,
-                    "offline",
-                    error_description=str(offline),
-                )
-            )
-            raise offline
-        request = (
-            payload
-            if isinstance(payload, msgspec.Struct)
-            else self.build(link.ocpp_version, action, payload)
+        request_json: dict[str, Any] = (
+            msgspec.to_builtins(payload) if isinstance(payload, msgspec.Struct) else dict(payload)
         )
-        request_json = msgspec.to_builtins(request)
         try:
+            link = self.links.get(station_id)
+            if link is None:
+                raise StationOfflineError(f"station {station_id} is not connected")
+            request = (
+                payload
+                if isinstance(payload, msgspec.Struct)
+                else self.build(link.ocpp_version, action, payload)
+            )
             response = await self._call(link, request, timeout)
         except CommandError as exc:
             outcome, code, description = _describe(exc)
-            await self.store.record_command(
-                CommandRecord(
-                    station_id,
-                    action,
-                    request_json,
-                    sent_at,
-                    outcome,
-                    error_code=code,
-                    error_description=description,
-                    answered_at=self.clock.now(),
-                )
+            record = CommandRecord(
+                station_id,
+                action,
+                request_json,
+                sent_at,
+                outcome,
+                error_code=code,
+                error_description=description,
+                answered_at=self.clock.now() if outcome in ("error", "timeout") else None,
             )
+            await self.store.record_command(record)
             raise
         response_json = msgspec.to_builtins(response)
         await self.store.record_command(

@@ -104,3 +104,47 @@ async def test_passwords_are_checked_from_memory() -> None:
     assert not OcppService(central, require_auth=True).authenticate("CS-2", None)
     stored = await central.store.get_station("CS-1")
     assert stored is not None and stored.password_hash and "sixteen" not in stored.password_hash
+
+
+async def test_password_set_before_first_boot_keeps_the_unknown_station_policy() -> None:
+    central = system(UnknownStationPolicy.ACCEPT)
+    await OcppService(central).set_password("CS-9", "sixteen-chars-pw")
+    assert (
+        await central.boot(BootInfo("CS-9", "1.6", "A", "B"))
+    ).registration is Registration.ACCEPTED
+
+
+async def test_password_guessing_is_throttled() -> None:
+    service = OcppService(system())
+    await service.set_password("CS-1", "sixteen-chars-pw")
+    for n in range(5):
+        assert not service.authenticate("CS-1", f"wrong-password-{n:02}")
+    # throttled: even the right password is refused without being checked, for a while
+    assert not service.authenticate("CS-1", "sixteen-chars-pw")
+    assert service.authenticate("CS-2", None)
+
+
+async def test_invalid_and_offline_commands_are_recorded() -> None:
+    from chargegrid.service.commands import CommandInvalidError, Commands, StationOfflineError
+
+    class Link:
+        station_id, ocpp_version = "CS-1", "1.6"
+
+        async def call(self, request: object, timeout: float | None = None) -> object:
+            raise AssertionError("an invalid command must not be sent")
+
+    class Links:
+        def get(self, station_id: str) -> Link | None:
+            return Link() if station_id == "CS-1" else None
+
+    store, clock = FakeStore(), FixedClock()
+    commands = Commands(Links(), store, clock)
+    with pytest.raises(CommandInvalidError):
+        await commands.send("CS-1", "Reset", {"type": "Sideways"})
+    with pytest.raises(StationOfflineError):
+        await commands.send("CS-2", "Reset", {"type": "Hard"})
+    outcomes = {
+        r.station_id: r.outcome
+        for r in [*await store.commands("CS-1"), *await store.commands("CS-2")]
+    }
+    assert outcomes == {"CS-1": "invalid", "CS-2": "offline"}

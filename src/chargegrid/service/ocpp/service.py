@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,6 +47,7 @@ class OcppService:
         # station -> SHA-256 of the password last verified: a reconnect skips PBKDF2, and no
         # clear password stays in memory.
         self._verified: dict[str, bytes] = {}
+        self._failures: dict[str, list[float]] = {}  # station -> monotonic times of failures
 
     async def load(self) -> None:
         """Read what the handshake needs into memory; call once at start-up."""
@@ -68,13 +70,13 @@ class OcppService:
         """Security profile 1: set (or clear) a station's Basic-auth password."""
         if password is not None:
             check_rules(password)
-        station = await self.central.store.get_station(station_id) or Station(station_id)
+        station = await self.central.station_or_new(station_id)
         station.password_hash = hash_password(password) if password is not None else None
         await self.central.store.save_station(station)
         self._remember(station)
 
     async def set_lenient(self, station_id: str, deviations: frozenset[Deviation]) -> None:
-        station = await self.central.store.get_station(station_id) or Station(station_id)
+        station = await self.central.station_or_new(station_id)
         station.lenient = frozenset(d.value for d in deviations)
         await self.central.store.save_station(station)
         self._remember(station)
@@ -91,9 +93,19 @@ class OcppService:
         known = self._verified.get(station_id)
         if known is not None and hmac.compare_digest(known, digest):
             return True
+        # PBKDF2 runs in the handshake, on the event loop: a station guessing passwords would
+        # stall everyone, so after a few failures it is refused without checking for a while.
+        now = time.monotonic()
+        failures = [t for t in self._failures.get(station_id, ()) if now - t < _FAILURE_WINDOW_S]
+        if len(failures) >= _MAX_FAILURES:
+            log.warning("authentication throttled", station_id=station_id)
+            self._failures[station_id] = failures
+            return False
         if verify_password(password, stored):
             self._verified[station_id] = digest
+            self._failures.pop(station_id, None)
             return True
+        self._failures[station_id] = [*failures, now]
         return False
 
     def lenient(self, station_id: str) -> frozenset[Deviation]:
@@ -122,3 +134,5 @@ class OcppService:
 
 
 _DEVIATIONS = {d.value for d in Deviation}
+_MAX_FAILURES = 5
+_FAILURE_WINDOW_S = 60.0
