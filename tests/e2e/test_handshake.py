@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import picows
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -199,3 +200,53 @@ async def test_graceful_shutdown_closes_every_station_with_going_away(settings: 
         await second.close()
         if not stopped:
             await app.stop()
+
+
+# --- keep-alive -----------------------------------------------------------------------------
+
+
+class _PingCounter(picows.WSListener):
+    """A client that counts the server's pings and, unless told to, answers them."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.pings = 0
+        self.gone = asyncio.Event()
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type == picows.WSMsgType.PING:
+            self.pings += 1
+            if self.answer:
+                transport.send_pong(frame.get_payload_as_bytes())
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.gone.set()
+
+
+@pytest.mark.parametrize("answer", [True, False])
+async def test_ping_keeps_live_stations_and_drops_silent_ones(
+    settings: Settings, answer: bool
+) -> None:
+    node = await build(replace(settings, ping_interval=0.2))
+    await node.start()
+    try:
+        listener = _PingCounter(answer)
+        transport, _ = await picows.ws_connect(
+            lambda: listener,
+            f"ws://127.0.0.1:{node.server.port}/ocpp/CS-PING",
+            enable_auto_pong=False,
+            extra_headers={"Sec-WebSocket-Protocol": "ocpp1.6"},
+        )
+        try:
+            if answer:
+                await asyncio.sleep(1.0)
+                assert listener.pings >= 2
+                assert not listener.gone.is_set()
+                assert node.server.get("CS-PING") is not None
+            else:
+                await asyncio.wait_for(listener.gone.wait(), 3)
+                assert listener.pings >= 1
+        finally:
+            transport.disconnect()
+    finally:
+        await node.stop()
