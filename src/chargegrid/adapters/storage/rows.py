@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import Row
 
+from chargegrid.domain.metering import ENERGY_REGISTER, energy_register_wh
 from chargegrid.domain.model import (
     AuthorizationStatus,
     ConfigValue,
@@ -186,6 +188,22 @@ def to_transaction(row: Row[Any]) -> Transaction:
     )
 
 
+class _Sample(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """A SampledValue as stored: short keys, defaults left out, the value as exact text."""
+
+    v: str
+    m: str = ENERGY_REGISTER
+    c: str | None = None
+    p: str | None = None
+    loc: str | None = None
+    u: str | None = None
+    x: int = 0
+    sd: str | None = None
+
+
+_samples_decoder = msgspec.json.Decoder(list[_Sample])
+
+
 def meter_rows(
     station_id: str,
     transaction_id: int | None,
@@ -193,7 +211,7 @@ def meter_rows(
     connector_id: int,
     readings: Iterable[MeterReading],
 ) -> list[Values]:
-    """One row per sampled value."""
+    """One row per reading, its sampled values as JSON, its energy register extracted."""
     return [
         {
             "station_id": station_id,
@@ -201,47 +219,40 @@ def meter_rows(
             "evse_id": evse_id,
             "connector_id": connector_id,
             "timestamp": reading.timestamp,
-            "value": sv.value,
-            "measurand": sv.measurand,
-            "context": sv.context,
-            "phase": sv.phase,
-            "location": sv.location,
-            "unit": sv.unit,
-            "multiplier": sv.multiplier,
-            "signed_data": sv.signed_data,
+            "energy_wh": energy_register_wh((reading,)),
+            "sampled_values": msgspec.json.encode(
+                [
+                    _Sample(
+                        str(sv.value),
+                        sv.measurand,
+                        sv.context,
+                        sv.phase,
+                        sv.location,
+                        sv.unit,
+                        sv.multiplier,
+                        sv.signed_data,
+                    )
+                    for sv in reading.values
+                ]
+            ).decode(),
         }
         for reading in readings
-        for sv in reading.values
     ]
 
 
 def to_readings(rows: Sequence[Row[Any]]) -> list[MeterReading]:
-    """Regroup rows, sorted by timestamp, into one reading per timestamp."""
-    return [MeterReading(at, tuple(values)) for at, values in _group_by_timestamp(rows)]
-
-
-def _group_by_timestamp(rows: Sequence[Row[Any]]) -> Iterator[tuple[datetime, list[SampledValue]]]:
-    values: list[SampledValue] = []
-    at: datetime | None = None
+    """Readings from rows sorted by timestamp; rows of the same time make one reading."""
+    readings: list[MeterReading] = []
     for row in rows:
-        if at is not None and row.timestamp != at:
-            yield at, values
-            values = []
-        at = row.timestamp
-        values.append(
-            SampledValue(
-                value=row.value,
-                measurand=row.measurand,
-                context=row.context,
-                phase=row.phase,
-                location=row.location,
-                unit=row.unit,
-                multiplier=row.multiplier,
-                signed_data=row.signed_data,
-            )
+        values = tuple(
+            SampledValue(Decimal(s.v), s.m, s.c, s.p, s.loc, s.u, s.x, s.sd)
+            for s in _samples_decoder.decode(row.sampled_values)
         )
-    if at is not None:
-        yield at, values
+        if readings and readings[-1].timestamp == row.timestamp:
+            readings[-1] = MeterReading(row.timestamp, readings[-1].values + values)
+        else:
+            readings.append(MeterReading(row.timestamp, values))
+    return readings
 
 
 def config_values(value: ConfigValue) -> Values:

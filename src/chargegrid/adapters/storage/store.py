@@ -28,7 +28,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Executable, Insert, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    Executable,
+    Insert,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from chargegrid.adapters.storage import rows, tables
 from chargegrid.adapters.storage.engine import make_engine
 from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.adapters.storage.hot import HotState
 from chargegrid.adapters.storage.tables import UtcDateTime
 from chargegrid.adapters.storage.writer import Step, Writer, WriterStats
 from chargegrid.domain.model import (
@@ -76,7 +88,9 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
         await reader.dispose()
         await writer.dispose()
         raise StorageError(f"cannot open the database: {exc}") from exc
-    return SqlStore(reader, writer, batch_max=batch_max)
+    store = SqlStore(reader, writer, batch_max=batch_max)
+    await store._load()
+    return store
 
 
 class SqlStore:
@@ -120,6 +134,46 @@ class SqlStore:
         self._save_config = _upsert(dialect, tables.config_values, _CONFIG_KEY)
         self._insert_transfer = insert(tables.data_transfers)
         self._insert_command = insert(tables.commands)
+        self._insert_tx = insert(tables.transactions)
+        tx_columns = rows.transaction_values(_SAMPLE_TX)
+        self._update_tx = (
+            update(tables.transactions)
+            .where(tables.transactions.c.id == bindparam("w_id"))
+            .values({name: bindparam(f"w_{name}") for name in tx_columns})
+        )
+        self._hot = HotState()
+        self._tx_ids_next = 0
+        self._tx_ids: list[int] = []  # allocated, not yet used, ascending
+        self._tx_id_lock = asyncio.Lock()
+
+    async def _load(self) -> None:
+        """Read what the hot path keeps in memory (see :mod:`.hot`)."""
+        c = tables.transactions.c
+        active = await self._all(select(tables.transactions).where(c.state == _ACTIVE))
+        self._hot.load([rows.to_transaction(r) for r in active])
+
+    async def _next_transaction_id(self) -> int:
+        """Transaction ids are allocated here, not by the INSERT, so that starting a
+        transaction is a plain write the writer can merge with others. PostgreSQL hands out
+        blocks from the table's sequence (safe with several nodes); SQLite has one writer."""
+        async with self._tx_id_lock:
+            if not self._tx_ids:
+                self._tx_ids = await self._allocate_ids(_ID_BLOCK)
+            return self._tx_ids.pop(0)
+
+    async def _allocate_ids(self, count: int) -> list[int]:
+        if self._writer_engine.dialect.name == "postgresql":
+            query = text(
+                "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) "
+                "FROM generate_series(1, :n)"
+            ).bindparams(n=count)
+            return sorted(int(r[0]) for r in await self._all(query))
+        top = await self._all(select(func.max(tables.transactions.c.id)))
+        start = int(top[0][0] or 0) + 1
+        if self._tx_ids_next > start:
+            start = self._tx_ids_next
+        self._tx_ids_next = start + count
+        return list(range(start, start + count))
 
     @property
     def stats(self) -> WriterStats:
@@ -142,16 +196,25 @@ class SqlStore:
     # -- stations
 
     async def get_station(self, station_id: str) -> Station | None:
-        row = await self._one(select(tables.stations).where(tables.stations.c.id == station_id))
-        return None if row is None else rows.to_station(row)
+        fresh, station = self._hot.stations.get(station_id)
+        if not fresh:
+            query = select(tables.stations).where(tables.stations.c.id == station_id)
+            row = await self._one(query)
+            station = None if row is None else rows.to_station(row)
+            self._hot.stations.put(station_id, station)
+        return None if station is None else dataclasses.replace(station)
 
     async def save_station(self, station: Station) -> None:
         await self._writer.execute(Step(self._save_station, [rows.station_values(station)]))
+        self._hot.stations.put(station.id, dataclasses.replace(station))
 
     async def touch_station(self, station_id: str, at: datetime, *, online: bool) -> None:
         """Set last-seen and online; a station without a row is left alone."""
         row = {"w_id": station_id, "w_at": at, "w_on": online}
         await self._writer.execute(Step(self._touch, [row]))
+        fresh, station = self._hot.stations.get(station_id)
+        if fresh and station is not None:
+            station.last_seen, station.online = at.astimezone(UTC), online
 
     async def list_stations(self) -> Sequence[Station]:
         return [
@@ -189,11 +252,18 @@ class SqlStore:
     # -- tokens and local lists
 
     async def get_token(self, value: str) -> IdToken | None:
-        row = await self._one(select(tables.id_tokens).where(tables.id_tokens.c.value == value))
-        return None if row is None else rows.to_token(row)
+        fresh, token = self._hot.tokens.get(value)
+        if not fresh:
+            query = select(tables.id_tokens).where(tables.id_tokens.c.value == value)
+            row = await self._one(query)
+            token = None if row is None else rows.to_token(row)
+            self._hot.tokens.put(value, token)
+        return token
 
     async def save_token(self, token: IdToken) -> None:
         await self._writer.execute(Step(self._save_token, [rows.token_values(token)]))
+        expires = token.expires_at.astimezone(UTC) if token.expires_at else None
+        self._hot.tokens.put(token.value, dataclasses.replace(token, expires_at=expires))
 
     async def local_list_version(self, station_id: str) -> int:
         query = select(tables.local_lists.c.version).where(
@@ -240,85 +310,66 @@ class SqlStore:
     # -- transactions and meter values
 
     async def start_transaction(self, new: NewTransaction) -> Transaction:
-        values = rows.new_transaction_values(new)
-
-        async def job(conn: AsyncConnection) -> Transaction:
-            result = await conn.execute(insert(tables.transactions).values(values))
-            key = result.inserted_primary_key
-            assert key is not None  # a single-row INSERT always has one
-            tx_id = int(key[0])
-            station_tx_id = new.station_tx_id
-            if station_tx_id is None:
-                station_tx_id = str(tx_id)
-                await conn.execute(
-                    update(tables.transactions)
-                    .where(tables.transactions.c.id == tx_id)
-                    .values(station_tx_id=station_tx_id)
-                )
-            return Transaction(
-                id=tx_id,
-                station_id=new.station_id,
-                station_tx_id=station_tx_id,
-                evse_id=new.evse_id,
-                connector_id=new.connector_id,
-                id_token=new.id_token,
-                started_at=new.started_at.astimezone(UTC),
-                meter_start_wh=new.meter_start_wh,
-                reservation_id=new.reservation_id,
-                charging_state=new.charging_state,
-            )
-
-        return await self._writer.run(job)
+        tx_id = await self._next_transaction_id()
+        station_tx_id = new.station_tx_id if new.station_tx_id is not None else str(tx_id)
+        values = rows.new_transaction_values(new) | {"id": tx_id, "station_tx_id": station_tx_id}
+        await self._writer.execute(Step(self._insert_tx, [values]))
+        tx = Transaction(
+            id=tx_id,
+            station_id=new.station_id,
+            station_tx_id=station_tx_id,
+            evse_id=new.evse_id,
+            connector_id=new.connector_id,
+            id_token=new.id_token,
+            started_at=new.started_at.astimezone(UTC),
+            meter_start_wh=new.meter_start_wh,
+            reservation_id=new.reservation_id,
+            charging_state=new.charging_state,
+        )
+        self._hot.remember(tx)
+        return dataclasses.replace(tx)
 
     async def get_transaction(self, transaction_id: int) -> Transaction | None:
-        return await self._transaction(tables.transactions.c.id == transaction_id)
+        tx = self._hot.transaction(transaction_id)
+        if tx is None:
+            tx = await self._transaction(tables.transactions.c.id == transaction_id)
+        return tx
 
     async def find_transaction(self, station_id: str, station_tx_id: str) -> Transaction | None:
-        c = tables.transactions.c
-        return await self._transaction(
-            (c.station_id == station_id) & (c.station_tx_id == station_tx_id)
-        )
+        tx = self._hot.find(station_id, station_tx_id)
+        if tx is None:
+            c = tables.transactions.c
+            tx = await self._transaction(
+                (c.station_id == station_id) & (c.station_tx_id == station_tx_id)
+            )
+        return tx
 
     async def find_same_start(self, new: NewTransaction) -> Transaction | None:
-        c = tables.transactions.c
-        query = (
-            select(tables.transactions)
-            .where(
-                c.station_id == new.station_id,
-                c.connector_id == new.connector_id,
-                c.started_at == new.started_at,
-            )
-            .order_by(c.id)
-        )
-        # Token and meter compared here: NULL never equals NULL, and "10" must equal "10.0".
-        for row in await self._all(query):
-            if row.id_token == new.id_token and row.meter_start_wh == new.meter_start_wh:
-                return rows.to_transaction(row)
+        """Looks among the station's active and recently ended transactions only: a station
+        resends a start whose answer it lost right away, before it stops that transaction."""
+        for tx in self._hot.recent(new.station_id):
+            if (
+                tx.connector_id == new.connector_id
+                and tx.started_at == new.started_at
+                and tx.id_token == new.id_token
+                and tx.meter_start_wh == new.meter_start_wh
+            ):
+                return tx
         return None
 
     async def update_transaction(self, tx: Transaction) -> None:
         """Store every field of ``tx``; StorageError if there is no transaction ``tx.id``."""
-        statement = (
-            update(tables.transactions)
-            .where(tables.transactions.c.id == tx.id)
-            .values(rows.transaction_values(tx))
-        )
-
-        async def job(conn: AsyncConnection) -> None:
-            if (await conn.execute(statement)).rowcount != 1:
-                raise StorageError(f"no transaction {tx.id} to update")
-
-        await self._writer.run(job)
+        if not self._hot.known(tx.id) and await self.get_transaction(tx.id) is None:
+            raise StorageError(f"no transaction {tx.id} to update")
+        values = {f"w_{k}": v for k, v in rows.transaction_values(tx).items()}
+        await self._writer.execute(Step(self._update_tx, [values | {"w_id": tx.id}]))
+        self._hot.remember(tx)
 
     async def has_active_transaction(self, id_token: str) -> bool:
-        c = tables.transactions.c
-        query = select(c.id).where(c.id_token == id_token, c.state == _ACTIVE).limit(1)
-        return await self._one(query) is not None
+        return self._hot.token_active(id_token)
 
     async def active_transactions(self, station_id: str) -> Sequence[Transaction]:
-        c = tables.transactions.c
-        query = select(tables.transactions).where(c.station_id == station_id, c.state == _ACTIVE)
-        return [rows.to_transaction(r) for r in await self._all(query.order_by(c.id))]
+        return self._hot.active(station_id)
 
     async def list_transactions(self, station_id: str | None = None) -> Sequence[Transaction]:
         c = tables.transactions.c
@@ -452,6 +503,8 @@ class SqlStore:
 
 
 _ACTIVE = TransactionState.ACTIVE.value
+_ID_BLOCK = 100
+_SAMPLE_TX = Transaction(0, "", "", 0, 0, None, datetime(2000, 1, 1, tzinfo=UTC))
 _CONFIG_KEY = [  # the columns of uq_config_values_key
     "station_id",
     "component",

@@ -238,14 +238,11 @@ meter_values = Table(
     Column("evse_id", Integer, nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("timestamp", UtcDateTime, nullable=False),
-    Column("value", DecimalText, nullable=False),
-    Column("measurand", Text, nullable=False),
-    Column("context", Text),
-    Column("phase", Text),
-    Column("location", Text),
-    Column("unit", Text),
-    Column("multiplier", Integer, nullable=False),
-    Column("signed_data", Text),
+    # The whole-meter energy register of the reading in Wh, when it has one (for queries).
+    Column("energy_wh", DecimalText),
+    # Every sampled value of the reading, as compact JSON (see rows.meter_rows): one row per
+    # reading rather than per value keeps the write rate of a busy network down.
+    Column("sampled_values", Text, nullable=False),
     Index(None, "transaction_id"),
     Index(None, "station_id", "timestamp"),
 )

@@ -67,7 +67,14 @@ class _Write:
 
     def __post_init__(self) -> None:
         work = self.work
-        self.shape = tuple(id(s.statement) for s in work) if isinstance(work, tuple) else None
+        if isinstance(work, tuple):
+            self.shape = (
+                (id(work[0].statement),)
+                if len(work) == 1
+                else tuple([id(s.statement) for s in work])
+            )
+        else:
+            self.shape = None
 
 
 class Writer:

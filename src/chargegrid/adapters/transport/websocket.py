@@ -285,6 +285,7 @@ class OcppServer:
             auto_ping_reply_timeout=max(opts.ping_interval_s, 0.1),
             max_frame_size=opts.max_message_bytes,
             websocket_handshake_timeout=10,
+            read_buffer_init_size=2048,  # grows on demand; 16 KiB idle per station otherwise
         )
         sockets = self._server.sockets
         if sockets:
