@@ -138,8 +138,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         "--profile",
         type=Path,
         metavar="DIR",
-        help="record chargegrid with py-spy (--gil) during the throughput phase, raw stacks to "
-        "DIR, and print a summary",
+        help="record chargegrid with py-spy (every thread, 250 Hz) during the throughput "
+        "phase, raw stacks to DIR, and print a summary",
     )
     p.add_argument(
         "--wait-quiet",
@@ -996,7 +996,19 @@ def start_py_spy(pid: int, out_dir: Path, seconds: float, pinning: Pinning) -> A
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "chargegrid-throughput.txt"
     prefix = ["taskset", "-c", str(CLIENT_CORE)] if pinning.server_prefix else []
-    argv = [*prefix, exe, "record", "--gil", "--nonblocking", "--format", "raw", "-o", str(out)]
+    argv = [
+        *prefix,
+        exe,
+        "record",
+        "--threads",
+        "--nonblocking",
+        "-r",
+        "250",
+        "--format",
+        "raw",
+        "-o",
+        str(out),
+    ]
     argv += ["-d", str(max(1, int(seconds))), "-p", str(pid)]
     say(f"  profiling: {shlex.join(argv)}")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
