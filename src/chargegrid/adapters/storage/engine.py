@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, event, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chargegrid.adapters.storage.migrate import normalize_url
@@ -39,8 +39,17 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> AsyncEngine
     return engine
 
 
-def _setup_sqlite(engine: AsyncEngine, begin: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def make_sync_engine(url: str) -> Engine:
+    """A synchronous engine on the same SQLite file, set up as the async writer would be."""
+    engine = create_engine(make_url(normalize_url(url)).set(drivername="sqlite"), pool_size=1)
+    _setup_sqlite(engine, "BEGIN IMMEDIATE")
+    return engine
+
+
+def _setup_sqlite(engine: AsyncEngine | Engine, begin: str) -> None:
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see the module doc
         cursor = dbapi_connection.cursor()
@@ -50,6 +59,6 @@ def _setup_sqlite(engine: AsyncEngine, begin: str) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)

@@ -42,15 +42,22 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from chargegrid.adapters.storage import rows, tables
-from chargegrid.adapters.storage.engine import make_engine
+from chargegrid.adapters.storage.engine import make_engine, make_sync_engine
 from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.adapters.storage.hot import HotState
 from chargegrid.adapters.storage.tables import UtcDateTime
-from chargegrid.adapters.storage.writer import Step, Writer, WriterStats
+from chargegrid.adapters.storage.writer import (
+    AsyncExecutor,
+    Step,
+    ThreadExecutor,
+    Writer,
+    WriterStats,
+)
 from chargegrid.domain.model import (
     ConfigValue,
     IdToken,
@@ -81,6 +88,9 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
     """
     reader = make_engine(url)
     writer = make_engine(url, writer=True, pool_size=1, max_overflow=0)
+    # SQLite's driver is synchronous: the writer runs it on a thread of its own, one hand-off
+    # per batch, instead of through the async adapter's hand-off per call.
+    sync_writer = make_sync_engine(url) if writer.dialect.name == "sqlite" else None
     try:
         async with reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -88,7 +98,7 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
         await reader.dispose()
         await writer.dispose()
         raise StorageError(f"cannot open the database: {exc}") from exc
-    store = SqlStore(reader, writer, batch_max=batch_max)
+    store = SqlStore(reader, writer, batch_max=batch_max, sync_writer=sync_writer)
     await store._load()
     return store
 
@@ -96,10 +106,20 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
 class SqlStore:
     """Everything the central system keeps, in SQL. Build it with :func:`open_store`."""
 
-    def __init__(self, reader: AsyncEngine, writer: AsyncEngine, *, batch_max: int = 1000) -> None:
+    def __init__(
+        self,
+        reader: AsyncEngine,
+        writer: AsyncEngine,
+        *,
+        batch_max: int = 1000,
+        sync_writer: Engine | None = None,
+    ) -> None:
         self._reader = reader
         self._writer_engine = writer
-        self._writer = Writer(writer, batch_max=batch_max)
+        self._writer = Writer(
+            ThreadExecutor(sync_writer) if sync_writer is not None else AsyncExecutor(writer),
+            batch_max=batch_max,
+        )
         self._closed = False
         self._reads = 0  # under way; close() waits for them
         self._no_reads = asyncio.Event()
@@ -122,6 +142,9 @@ class SqlStore:
         self._save_token = _upsert(dialect, tables.id_tokens, ["value"])
         self._save_list_version = _upsert(dialect, tables.local_lists, ["station_id"])
         self._save_entry = _upsert(dialect, tables.local_list_entries, ["station_id", "id_token"])
+        self._clear_list = delete(tables.local_list_entries).where(
+            tables.local_list_entries.c.station_id == bindparam("w_station")
+        )
         self._remove_entry = delete(tables.local_list_entries).where(
             tables.local_list_entries.c.station_id == bindparam("w_station"),
             tables.local_list_entries.c.id_token == bindparam("w_token"),
@@ -283,22 +306,12 @@ class SqlStore:
             if e.status is None and not full
         ]
 
-        async def job(conn: AsyncConnection) -> None:
-            await conn.execute(
-                self._save_list_version, {"station_id": station_id, "version": version}
-            )
-            if full:
-                await conn.execute(
-                    delete(tables.local_list_entries).where(
-                        tables.local_list_entries.c.station_id == station_id
-                    )
-                )
-            if removed:
-                await conn.execute(self._remove_entry, removed)
-            if kept:
-                await conn.execute(self._save_entry, kept)
-
-        await self._writer.run(job)
+        await self._writer.execute(
+            Step(self._save_list_version, [{"station_id": station_id, "version": version}]),
+            Step(self._clear_list, [{"w_station": station_id}] if full else []),
+            Step(self._remove_entry, removed),
+            Step(self._save_entry, kept),
+        )
 
     async def local_list(self, station_id: str) -> Sequence[LocalListEntry]:
         c = tables.local_list_entries.c

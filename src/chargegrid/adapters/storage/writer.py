@@ -1,9 +1,9 @@
 """Group commit: one task does every write, many writes share one database transaction.
 
-Callers hand the :class:`Writer` either *steps* (a statement and its parameter rows) or a *job*
-(a coroutine function of the connection, for writes that read back what they wrote). The writer
-task takes everything queued so far (at most ``batch_max`` writes), runs it in one transaction,
-commits, and only then resolves each caller's future, so an awaited write is a committed write.
+Callers hand the :class:`Writer` *steps*: statements, each with its parameter rows. The writer
+task takes everything queued so far (at most ``batch_max`` writes), runs it in one transaction
+through its :class:`Executor`, commits, and only then resolves each caller's future, so an awaited
+write is a committed write.
 While a commit is in flight, new writes queue up and form the next batch: the busier the store,
 the more writes per commit.
 
@@ -11,7 +11,7 @@ Rules:
 
 * Consecutive writes made of the same statements are merged: statement *i* of each runs as one
   ``executemany`` over all their rows. Statements are compared by identity, so callers build
-  them once. Jobs are never merged.
+  them once.
 * Writes run in the order they were queued.
 * If a batch fails, it is rolled back and its writes are re-run one by one, each in its own
   transaction: a bad write fails alone and the others are committed.
@@ -23,12 +23,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
 
@@ -36,8 +38,7 @@ from chargegrid.adapters.storage.errors import IntegrityError, StorageError
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-Job = Callable[[AsyncConnection], Awaitable[T]]
+Runs = list[list[tuple[Executable, list[Mapping[str, Any]]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +62,92 @@ class WriterStats:
 
 @dataclass(slots=True)
 class _Write:
-    work: tuple[Step, ...] | Job[Any]
-    future: asyncio.Future[Any]
-    shape: tuple[int, ...] | None = field(init=False)  # what merges with what; None: a job
+    work: tuple[Step, ...]
+    future: asyncio.Future[None]
+    shape: tuple[int, ...] = field(init=False)  # writes of the same shape merge
 
     def __post_init__(self) -> None:
         work = self.work
-        if isinstance(work, tuple):
-            self.shape = (
-                (id(work[0].statement),)
-                if len(work) == 1
-                else tuple([id(s.statement) for s in work])
-            )
-        else:
-            self.shape = None
+        self.shape = (
+            (id(work[0].statement),) if len(work) == 1 else tuple([id(s.statement) for s in work])
+        )
+
+
+class Executor(Protocol):
+    """Runs one batch of merged statements in one database transaction."""
+
+    async def transaction(self, runs: Runs) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AsyncExecutor:
+    """Through an async engine (PostgreSQL with asyncpg), on one connection kept open: a pool
+    check-out and its reset on return cost more than a small batch's writes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def transaction(self, runs: Runs) -> None:
+        if self._conn is not None and self._conn.invalidated:
+            await self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        async with self._conn.begin():
+            for run in runs:
+                for statement, rows in run:
+                    await self._conn.execute(statement, rows)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+class ThreadExecutor:
+    """Through a synchronous engine on a thread of its own (SQLite): one hand-off per batch.
+    The async adapter hands every call (cursor, execute, fetch, close, commit) to its thread,
+    some fifteen hand-offs for a one-statement transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._conn: Connection | None = None
+
+    async def transaction(self, runs: Runs) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._run, runs)
+
+    def _run(self, runs: Runs) -> None:
+        if self._conn is not None and self._conn.invalidated:
+            self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        with self._conn.begin():
+            for run in runs:
+                for statement, rows in run:
+                    self._conn.execute(statement, rows)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._close)
+        self._pool.shutdown(wait=True)
 
 
 class Writer:
     """The single writer of a store; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine, *, batch_max: int = 1000) -> None:
+    def __init__(self, executor: Executor, *, batch_max: int = 1000) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
-        self._engine = engine
+        self._executor = executor
         self._batch_max = batch_max
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._closed = False
@@ -94,14 +158,6 @@ class Writer:
         """Run the steps in a transaction shared with other writes; return once committed."""
         await self._submit(tuple(s for s in steps if s.rows))
 
-    async def run(self, job: Job[T]) -> T:
-        """Run ``job`` in a transaction shared with other writes; return its result once committed.
-
-        ``job`` may run twice (again on its own if its batch fails): it must not change anything
-        but the database.
-        """
-        return cast(T, await self._submit(job))
-
     async def close(self) -> None:
         """Finish every write queued so far, then stop. Later writes raise StorageError."""
         if not self._closed:
@@ -109,15 +165,15 @@ class Writer:
             self._queue.put_nowait(None)  # the stop sign
         await self._task
 
-    async def _submit(self, work: tuple[Step, ...] | Job[Any]) -> Any:
+    async def _submit(self, work: tuple[Step, ...]) -> None:
         if self._closed:
             raise StorageError("the store is closed")
         if not work:
-            return None
+            return
         write = _Write(work, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(write)
         try:
-            return await write.future
+            await write.future
         except sa_exc.IntegrityError as exc:
             raise IntegrityError(_describe(exc)) from exc
         except (sa_exc.SQLAlchemyError, OSError) as exc:
@@ -143,6 +199,7 @@ class Writer:
                 if stop:
                     return
         finally:
+            await self._executor.close()
             # Only reached with writes pending if the task itself was cancelled or crashed.
             pending = batch + [w for w in _drain(self._queue) if w is not None]
             for write in pending:
@@ -151,7 +208,7 @@ class Writer:
     async def _write_batch(self, batch: list[_Write]) -> None:
         self.stats.batches += 1
         try:
-            results = await self._transaction(batch)
+            await self._transaction(batch)
         except Exception as exc:
             if len(batch) == 1:
                 self._fail(batch[0], exc)
@@ -160,33 +217,29 @@ class Writer:
             log.warning("store.batch_failed", writes=len(batch), error=repr(exc))
             for write in batch:
                 try:
-                    (result,) = await self._transaction([write])
+                    await self._transaction([write])
                 except Exception as one_exc:
                     self._fail(write, one_exc)
                 else:
-                    self._succeed(write, result)
+                    self._succeed(write)
         else:
-            for write, result in zip(batch, results, strict=True):
-                self._succeed(write, result)
+            for write in batch:
+                self._succeed(write)
 
-    async def _transaction(self, batch: list[_Write]) -> list[Any]:
-        results: list[Any] = []
-        async with self._engine.begin() as conn:
-            for run in _runs(batch):
-                work = run[0].work
-                if isinstance(work, tuple):
-                    for i, step in enumerate(work):
-                        rows = [row for w in run for row in cast(tuple[Step, ...], w.work)[i].rows]
-                        await conn.execute(step.statement, rows)
-                    results.extend(None for _ in run)
-                else:
-                    results.append(await work(conn))
+    async def _transaction(self, batch: list[_Write]) -> None:
+        runs = [
+            [
+                (step.statement, [row for w in run for row in w.work[i].rows])
+                for i, step in enumerate(run[0].work)
+            ]
+            for run in _runs(batch)
+        ]
+        await self._executor.transaction(runs)
         self.stats.commits += 1
-        return results
 
-    def _succeed(self, write: _Write, result: Any) -> None:
+    def _succeed(self, write: _Write) -> None:
         self.stats.writes += 1
-        _settle(write, result=result)
+        _settle(write)
 
     def _fail(self, write: _Write, exc: Exception) -> None:
         log.warning("store.write_failed", error=repr(exc))
@@ -199,7 +252,7 @@ def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
     """Split a batch into runs of consecutive writes that can be merged."""
     run: list[_Write] = []
     for write in batch:
-        if run and (write.shape is None or write.shape != run[-1].shape):
+        if run and write.shape != run[-1].shape:
             yield run
             run = []
         run.append(write)
@@ -207,13 +260,13 @@ def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
         yield run
 
 
-def _settle(write: _Write, *, result: Any = None, exception: BaseException | None = None) -> None:
+def _settle(write: _Write, *, exception: BaseException | None = None) -> None:
     if write.future.done():  # the caller was cancelled; the write happened anyway
         return
     if exception is not None:
         write.future.set_exception(exception)
     else:
-        write.future.set_result(result)
+        write.future.set_result(None)
 
 
 def _drain(queue: asyncio.Queue[_Write | None]) -> Iterator[_Write | None]:
