@@ -23,16 +23,19 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from chargegrid.adapters.storage.errors import IntegrityError, StorageError
 
@@ -115,6 +118,7 @@ class ThreadExecutor:
         self._engine = engine
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._conn: Connection | None = None
+        self._plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
 
     async def transaction(self, runs: Runs) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self._run, runs)
@@ -125,10 +129,35 @@ class ThreadExecutor:
             self._conn = None
         if self._conn is None:
             self._conn = self._engine.connect()
-        with self._conn.begin():
-            for run in runs:
-                for statement, rows in run:
-                    self._conn.execute(statement, rows)
+        conn = self._conn
+        with conn.begin():
+            cursor = conn.connection.cursor()
+            try:
+                for run in runs:
+                    for statement, rows in run:
+                        plan = self._plan(statement, rows, conn.dialect)
+                        if plan is None:  # rows of several shapes: SQLAlchemy sorts them out
+                            conn.execute(statement, rows)
+                        else:
+                            cursor.executemany(plan.sql, [plan.parameters(r) for r in rows])
+            except sqlite3.IntegrityError as exc:
+                raise IntegrityError(str(exc)) from exc
+            except sqlite3.Error as exc:
+                raise StorageError(str(exc)) from exc
+            finally:
+                cursor.close()
+
+    def _plan(
+        self, statement: Executable, rows: list[Mapping[str, Any]], dialect: Dialect
+    ) -> _Plan | None:
+        keys = tuple(rows[0])
+        if any(tuple(r) != keys for r in rows):
+            return None
+        key = (id(statement), keys)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _Plan.compile(statement, keys, dialect)
+        return plan
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -246,6 +275,39 @@ class Writer:
         self.stats.writes += 1
         self.stats.failed_writes += 1
         _settle(write, exception=exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled once for one set of parameter names, with the bind processor of
+    each parameter's type: what SQLAlchemy would do for every row, done once per shape."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def compile(cls, statement: Executable, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
+        if not isinstance(statement, ClauseElement):
+            raise TypeError(f"cannot compile {statement!r}")
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+            raise TypeError(f"{statement!r} does not compile to positional SQL")
+        names = tuple(compiled.positiontup)
+        binds = {b.key: b for b in compiled.binds.values()}
+        processors = tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+        return cls(str(compiled), names, processors)
+
+    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        try:
+            return tuple(
+                row[name] if proc is None else proc(row[name])
+                for name, proc in zip(self.names, self.processors, strict=True)
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StorageError(f"cannot store {exc}") from exc
 
 
 def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
