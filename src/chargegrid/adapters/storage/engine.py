@@ -39,10 +39,10 @@ def make_engine(url: str, *, writer: bool = False, **kwargs: Any) -> AsyncEngine
     return engine
 
 
-def make_sync_engine(url: str) -> Engine:
-    """A synchronous engine on the same SQLite file, set up as the async writer would be."""
+def make_sync_engine(url: str, *, writer: bool = False) -> Engine:
+    """A synchronous engine on the same SQLite file, for use on one thread of its own."""
     engine = create_engine(make_url(normalize_url(url)).set(drivername="sqlite"), pool_size=1)
-    _setup_sqlite(engine, "BEGIN IMMEDIATE")
+    _setup_sqlite(engine, "BEGIN IMMEDIATE" if writer else "BEGIN")
     return engine
 
 

@@ -78,13 +78,18 @@ class HotState:
         ids = sorted(self._active_by_station.get(station_id, ()))
         return [replace(self._by_id[i]) for i in ids]
 
-    def recent(self, station_id: str) -> list[Transaction]:
-        """Active and recently ended transactions of the station."""
-        ids = [
-            *self._active_by_station.get(station_id, ()),
-            *self._ended_by_station.get(station_id, ()),
-        ]
-        return [replace(self._by_id[i]) for i in ids]
+    def find_recent(
+        self, station_id: str, match: Callable[[Transaction], bool]
+    ) -> Transaction | None:
+        """A copy of the station's first active or recently ended transaction that matches."""
+        active = self._active_by_station.get(station_id, ())
+        ended = self._ended_by_station.get(station_id, ())
+        for ids in (active, ended):
+            for tx_id in ids:
+                tx = self._by_id[tx_id]
+                if match(tx):
+                    return replace(tx)
+        return None
 
     def token_active(self, id_token: str) -> bool:
         return self._active_tokens[id_token] > 0

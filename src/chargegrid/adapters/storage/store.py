@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,9 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
     writer = make_engine(url, writer=True, pool_size=1, max_overflow=0)
     # SQLite's driver is synchronous: the writer runs it on a thread of its own, one hand-off
     # per batch, instead of through the async adapter's hand-off per call.
-    sync_writer = make_sync_engine(url) if writer.dialect.name == "sqlite" else None
+    sqlite = writer.dialect.name == "sqlite"
+    sync_writer = make_sync_engine(url, writer=True) if sqlite else None
+    sync_reader = make_sync_engine(url) if sqlite else None
     try:
         async with reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -98,7 +101,9 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
         await reader.dispose()
         await writer.dispose()
         raise StorageError(f"cannot open the database: {exc}") from exc
-    store = SqlStore(reader, writer, batch_max=batch_max, sync_writer=sync_writer)
+    store = SqlStore(
+        reader, writer, batch_max=batch_max, sync_writer=sync_writer, sync_reader=sync_reader
+    )
     await store._load()
     return store
 
@@ -113,8 +118,17 @@ class SqlStore:
         *,
         batch_max: int = 1000,
         sync_writer: Engine | None = None,
+        sync_reader: Engine | None = None,
     ) -> None:
         self._reader = reader
+        # SQLite reads, like its writes, go to a thread of their own with the synchronous
+        # driver: one hand-off per read instead of one per driver call.
+        self._sync_reader = sync_reader
+        self._read_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-reader")
+            if sync_reader is not None
+            else None
+        )
         self._writer_engine = writer
         self._writer = Writer(
             ThreadExecutor(sync_writer) if sync_writer is not None else AsyncExecutor(writer),
@@ -215,6 +229,12 @@ class SqlStore:
         finally:
             await self._writer_engine.dispose()
             await self._reader.dispose()
+            read_thread, self._read_thread = self._read_thread, None
+            if read_thread is not None and self._sync_reader is not None:
+                await asyncio.get_running_loop().run_in_executor(
+                    read_thread, self._sync_reader.dispose
+                )
+                read_thread.shutdown(wait=True)
 
     # -- stations
 
@@ -360,15 +380,15 @@ class SqlStore:
     async def find_same_start(self, new: NewTransaction) -> Transaction | None:
         """Looks among the station's active and recently ended transactions only: a station
         resends a start whose answer it lost right away, before it stops that transaction."""
-        for tx in self._hot.recent(new.station_id):
-            if (
+        return self._hot.find_recent(
+            new.station_id,
+            lambda tx: (
                 tx.connector_id == new.connector_id
                 and tx.started_at == new.started_at
                 and tx.id_token == new.id_token
                 and tx.meter_start_wh == new.meter_start_wh
-            ):
-                return tx
-        return None
+            ),
+        )
 
     async def update_transaction(self, tx: Transaction) -> None:
         """Store every field of ``tx``; StorageError if there is no transaction ``tx.id``."""
@@ -499,12 +519,20 @@ class SqlStore:
         found = await self._all(query.limit(1))
         return found[0] if found else None
 
+    def _read_sync(self, query: Executable) -> Sequence[Row[Any]]:
+        assert self._sync_reader is not None
+        with self._sync_reader.connect() as conn:
+            return conn.execute(query).all()
+
     async def _all(self, query: Executable) -> Sequence[Row[Any]]:
         if self._closed:
             raise StorageError("the store is closed")
         self._reads += 1
         self._no_reads.clear()
         try:
+            if self._read_thread is not None:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._read_thread, self._read_sync, query)
             async with self._reader.connect() as conn:
                 return (await conn.execute(query)).all()
         except (sa_exc.SQLAlchemyError, OSError) as exc:
