@@ -12,12 +12,16 @@ import json
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from chargegrid import __version__
 from chargegrid.entrypoints import logs, settings
+
+if TYPE_CHECKING:
+    from chargegrid.adapters.storage.store import SqlStore
+    from chargegrid.service.ocpp.service import OcppService
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +113,7 @@ async def _db_upgrade(args: argparse.Namespace, conf: settings.Settings) -> int:
     return 0
 
 
-async def _with_ocpp(conf: settings.Settings):  # type: ignore[no-untyped-def]
+async def _with_ocpp(conf: settings.Settings) -> tuple[SqlStore, OcppService]:
     from chargegrid.adapters.storage.store import open_store
     from chargegrid.bootstrap import SystemClock, prepare_database
     from chargegrid.service.central import CentralSystem
@@ -121,17 +125,20 @@ async def _with_ocpp(conf: settings.Settings):  # type: ignore[no-untyped-def]
 
 async def _station_add(args: argparse.Namespace, conf: settings.Settings) -> int:
     from chargegrid.domain.model import Registration
-    from chargegrid.domain.passwords import PasswordRuleError
+    from chargegrid.domain.passwords import PasswordRuleError, check_rules
 
+    try:
+        if args.password:
+            check_rules(args.password)
+    except PasswordRuleError as exc:
+        print(f"chargegrid: {exc}", file=sys.stderr)
+        return 2
     store, ocpp = await _with_ocpp(conf)
     try:
         registration = Registration.PENDING if args.pending else Registration.ACCEPTED
         await ocpp.central.set_registration(args.station_id, registration)
         if args.password:
             await ocpp.set_password(args.station_id, args.password)
-    except PasswordRuleError as exc:
-        print(f"chargegrid: {exc}", file=sys.stderr)
-        return 2
     finally:
         await store.close()
     print(f"station {args.station_id} registered ({registration.value})")
