@@ -21,7 +21,9 @@ from chargegrid.domain.model import (
     AuthorizationStatus,
     MeterReading,
     Registration,
+    SecurityEvent,
     Station,
+    StationReport,
     StatusChange,
     Transaction,
     TransactionState,
@@ -197,6 +199,22 @@ class CentralSystem:
         await self.store.update_transaction(ended)
         log.info("transaction ended", station_id=tx.station_id, transaction_id=tx.id)
         return ended
+
+    # --- what stations report (firmware, logs, diagnostics, security events) ----------------
+
+    async def report(
+        self, station_id: str, topic: str, status: str, request_id: int | None = None
+    ) -> None:
+        await self.store.record_report(
+            StationReport(station_id, topic, status, request_id, self.clock.now())
+        )
+
+    async def security_event(
+        self, station_id: str, kind: str, at: datetime | None, tech_info: str | None
+    ) -> None:
+        await self.store.record_security_event(
+            SecurityEvent(station_id, kind, at or self.clock.now(), tech_info)
+        )
 
 
 def accepted(auth: Authorization | None) -> bool:

@@ -36,7 +36,7 @@ from chargegrid.protocols.ocppj.session import (
     OutboundInvalid,
     RpcSession,
 )
-from chargegrid.protocols.ocppj.validation import Deviation
+from chargegrid.protocols.ocppj.validation import Deviation, Repair
 from chargegrid.service.ocpp.context import (
     CallFailedError,
     StationContext,
@@ -158,14 +158,7 @@ class StationConnection(picows.WSListener):
                 self._spawn(self._serve(event))
             elif isinstance(event, CallAnswered):
                 self._resolve(event.handle, event, None)
-                for repair in event.repairs:
-                    self.log.warning(
-                        "lenient: accepted deviation",
-                        action=event.action,
-                        deviation=repair.deviation.value,
-                        path=repair.path,
-                        found=repair.found,
-                    )
+                self._log_repairs(event.action, event.repairs)
             elif isinstance(event, CallFailed):
                 failure = CallFailedError(
                     event.error, timed_out=event.timed_out, error_code=event.error_code
@@ -202,15 +195,18 @@ class StationConnection(picows.WSListener):
         elif failure is not None:
             future.set_exception(failure)
 
-    async def _serve(self, event: CallReceived) -> None:
-        for repair in event.repairs:
+    def _log_repairs(self, action: str, repairs: tuple[Repair, ...]) -> None:
+        for repair in repairs:
             self.log.warning(
                 "lenient: accepted deviation",
-                action=event.action,
+                action=action,
                 deviation=repair.deviation.value,
                 path=repair.path,
                 found=repair.found,
             )
+
+    async def _serve(self, event: CallReceived) -> None:
+        self._log_repairs(event.action, event.repairs)
         try:
             response = await self.server.hooks.handle(self.ctx, event.action, event.request)
         except OcppError as exc:

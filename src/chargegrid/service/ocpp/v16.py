@@ -13,8 +13,6 @@ from chargegrid.domain.model import (
     Authorization,
     AuthorizationStatus,
     Registration,
-    SecurityEvent,
-    StationReport,
 )
 from chargegrid.protocols.ocpp16 import mapping
 from chargegrid.protocols.ocpp16 import messages as m
@@ -183,42 +181,33 @@ class Ocpp16Handlers:
     async def diagnostics_status(
         self, ctx: StationContext, req: m.DiagnosticsStatusNotificationRequest
     ) -> m.DiagnosticsStatusNotificationResponse:
-        await self._report(ctx, "diagnostics", req.status, None)
+        await self.central.report(ctx.station_id, "diagnostics", req.status, None)
         return m.DiagnosticsStatusNotificationResponse()
 
     async def firmware_status(
         self, ctx: StationContext, req: m.FirmwareStatusNotificationRequest
     ) -> m.FirmwareStatusNotificationResponse:
-        await self._report(ctx, "firmware", req.status, None)
+        await self.central.report(ctx.station_id, "firmware", req.status, None)
         return m.FirmwareStatusNotificationResponse()
 
     async def log_status(
         self, ctx: StationContext, req: m.LogStatusNotificationRequest
     ) -> m.LogStatusNotificationResponse:
-        await self._report(ctx, "log", req.status, req.request_id)
+        await self.central.report(ctx.station_id, "log", req.status, req.request_id)
         return m.LogStatusNotificationResponse()
 
     async def signed_firmware_status(
         self, ctx: StationContext, req: m.SignedFirmwareStatusNotificationRequest
     ) -> m.SignedFirmwareStatusNotificationResponse:
-        await self._report(ctx, "firmware", req.status, req.request_id)
+        await self.central.report(ctx.station_id, "firmware", req.status, req.request_id)
         return m.SignedFirmwareStatusNotificationResponse()
-
-    async def _report(
-        self, ctx: StationContext, topic: str, status: str, request_id: int | None
-    ) -> None:
-        await self.central.store.record_report(
-            StationReport(ctx.station_id, topic, status, request_id, self._now())
-        )
 
     async def security_event(
         self, ctx: StationContext, req: m.SecurityEventNotificationRequest
     ) -> m.SecurityEventNotificationResponse:
         """Security whitepaper 4.x SecurityEventNotification."""
-        await self.central.store.record_security_event(
-            SecurityEvent(
-                ctx.station_id, req.type, mapping.utc(req.timestamp) or self._now(), req.tech_info
-            )
+        await self.central.security_event(
+            ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info
         )
         return m.SecurityEventNotificationResponse()
 

@@ -15,8 +15,6 @@ from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
     AuthorizationStatus,
     Registration,
-    SecurityEvent,
-    StationReport,
     Transaction,
 )
 from chargegrid.protocols.ocpp201 import mapping
@@ -211,27 +209,20 @@ class Ocpp201Handlers:
     async def firmware_status(
         self, ctx: StationContext, req: m.FirmwareStatusNotificationRequest
     ) -> m.FirmwareStatusNotificationResponse:
-        await self._report(ctx, "firmware", req.status, req.request_id)
+        await self.central.report(ctx.station_id, "firmware", req.status, req.request_id)
         return m.FirmwareStatusNotificationResponse()
 
     async def publish_firmware_status(
         self, ctx: StationContext, req: m.PublishFirmwareStatusNotificationRequest
     ) -> m.PublishFirmwareStatusNotificationResponse:
-        await self._report(ctx, "publish-firmware", req.status, req.request_id)
+        await self.central.report(ctx.station_id, "publish-firmware", req.status, req.request_id)
         return m.PublishFirmwareStatusNotificationResponse()
 
     async def log_status(
         self, ctx: StationContext, req: m.LogStatusNotificationRequest
     ) -> m.LogStatusNotificationResponse:
-        await self._report(ctx, "log", req.status, req.request_id)
+        await self.central.report(ctx.station_id, "log", req.status, req.request_id)
         return m.LogStatusNotificationResponse()
-
-    async def _report(
-        self, ctx: StationContext, topic: str, status: str, request_id: int | None
-    ) -> None:
-        await self.central.store.record_report(
-            StationReport(ctx.station_id, topic, status, request_id, self._now())
-        )
 
     async def reservation_status(
         self, ctx: StationContext, req: m.ReservationStatusUpdateRequest
@@ -248,8 +239,8 @@ class Ocpp201Handlers:
         self, ctx: StationContext, req: m.SecurityEventNotificationRequest
     ) -> m.SecurityEventNotificationResponse:
         """A04."""
-        await self.central.store.record_security_event(
-            SecurityEvent(ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info)
+        await self.central.security_event(
+            ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info
         )
         return m.SecurityEventNotificationResponse()
 
