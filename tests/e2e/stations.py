@@ -11,13 +11,16 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import websockets
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
 ACCEPTED = {"status": "Accepted"}
@@ -211,11 +214,6 @@ async def connect(
 
 
 # --- what a station sends, in either version ----------------------------------------------------
-
-from datetime import UTC, datetime  # noqa: E402
-
-from ocpp.v16 import call as call16  # noqa: E402
-from ocpp.v201 import call as call201  # noqa: E402
 
 
 def now_iso() -> str:

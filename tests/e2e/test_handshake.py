@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -250,3 +251,15 @@ async def test_ping_keeps_live_stations_and_drops_silent_ones(
             transport.disconnect()
     finally:
         await node.stop()
+
+
+async def test_oversized_fragmented_message_closes_with_1009(app: App) -> None:
+    async with websockets.connect(
+        f"ws://127.0.0.1:{app.server.port}/ocpp/CS-BIG",
+        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+    ) as ws:
+        chunk = "x" * 600_000  # each frame is allowed; together they pass the 1 MiB message limit
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send(iter([chunk, chunk, chunk]))
+        await asyncio.wait_for(ws.wait_closed(), 5)
+        assert ws.close_code == 1009

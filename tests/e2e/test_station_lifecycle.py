@@ -151,8 +151,12 @@ async def test_reconnect_replaces_the_stale_connection(app: App, version: str) -
     async with connect(app.server.port, "CS-S", version) as first:
         await Driver(first, version).boot()
         async with connect(app.server.port, "CS-S", version) as second:
+            await asyncio.wait_for(first._connection.wait_closed(), 3)  # replaced, closed by us
+            await asyncio.sleep(0.1)  # the server's hooks for both connections have run
+            # the replaced connection's end does not mark the station offline
+            stored = await app.store.get_station("CS-S")
+            assert stored is not None and stored.online
             await Driver(second, version).heartbeat()
-            await asyncio.sleep(0.1)
             assert app.server.get("CS-S") is not None
             assert app.server.connections["CS-S"].ctx is not None
             result = await app.commands.send("CS-S", "ClearCache", {})

@@ -104,6 +104,12 @@ class StationConnection(picows.WSListener):
             data = frame.get_payload_as_bytes()
             if not frame.fin or self._fragments:
                 self._fragments.append(data)
+                if sum(map(len, self._fragments)) > self.server.options.max_message_bytes:
+                    self.log.warning("message too big; closing")
+                    self._fragments = []
+                    transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG)
+                    transport.disconnect()
+                    return
                 if not frame.fin:
                     return
                 data, self._fragments = b"".join(self._fragments), []
@@ -120,8 +126,9 @@ class StationConnection(picows.WSListener):
             self._timer.cancel()
         self.session.fail_all("connection closed")
         self._dispatch(self.session.events())
-        self.server._unregister(self)
-        self._spawn(self.server.hooks.disconnected(self.ctx))
+        # A connection replaced by the station's new one must not mark the station offline.
+        if self.server._unregister(self):
+            self._spawn(self.server.hooks.disconnected(self.ctx))
         self.closed.set()
         self.log.info("station disconnected")
 
@@ -357,9 +364,12 @@ class OcppServer:
             stale.log.info("replaced by a new connection")
             stale.close(picows.WSCloseCode.POLICY_VIOLATION, b"replaced by a new connection")
 
-    def _unregister(self, conn: StationConnection) -> None:
+    def _unregister(self, conn: StationConnection) -> bool:
+        """Forget ``conn``; False if the station has a newer connection already."""
         if self.connections.get(conn.station_id) is conn:
             del self.connections[conn.station_id]
+            return True
+        return False
 
 
 def _refuse(status: int, reason: str) -> picows.WSUpgradeResponseWithListener:
