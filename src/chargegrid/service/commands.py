@@ -47,7 +47,7 @@ class CommandError(Exception):
 
 
 class StationOfflineError(CommandError):
-    pass
+    """The station has no live connection; nothing was sent."""
 
 
 class CommandInvalidError(CommandError):
@@ -57,7 +57,7 @@ class CommandInvalidError(CommandError):
 
 
 class CommandTimeoutError(CommandError):
-    pass
+    """The station did not answer within the timeout; a late answer will be dropped."""
 
 
 class CommandRejectedError(CommandError):
