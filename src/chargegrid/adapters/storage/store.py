@@ -33,6 +33,7 @@ from sqlalchemy import (
     Executable,
     Insert,
     Table,
+    Update,
     bindparam,
     delete,
     func,
@@ -172,12 +173,7 @@ class SqlStore:
         self._insert_transfer = insert(tables.data_transfers)
         self._insert_command = insert(tables.commands)
         self._insert_tx = insert(tables.transactions)
-        tx_columns = rows.transaction_values(_SAMPLE_TX)
-        self._update_tx = (
-            update(tables.transactions)
-            .where(tables.transactions.c.id == bindparam("w_id"))
-            .values({name: bindparam(f"w_{name}") for name in tx_columns})
-        )
+        self._update_tx_statements: dict[tuple[str, ...], Update] = {}
         self._hot = HotState()
         self._tx_ids_next = 0
         self._tx_ids: list[int] = []  # allocated, not yet used, ascending
@@ -391,12 +387,32 @@ class SqlStore:
         )
 
     async def update_transaction(self, tx: Transaction) -> None:
-        """Store every field of ``tx``; StorageError if there is no transaction ``tx.id``."""
-        if not self._hot.known(tx.id) and await self.get_transaction(tx.id) is None:
+        """Store every field of ``tx``; StorageError if there is no transaction ``tx.id``.
+
+        Only the columns that differ from the kept copy are written (a meter reading changes
+        one), with one statement per set of columns, so such updates merge in the writer.
+        """
+        previous = self._hot.transaction(tx.id) or await self.get_transaction(tx.id)
+        if previous is None:
             raise StorageError(f"no transaction {tx.id} to update")
-        values = {f"w_{k}": v for k, v in rows.transaction_values(tx).items()}
-        await self._writer.execute(Step(self._update_tx, [values | {"w_id": tx.id}]))
+        old = rows.transaction_values(previous)
+        new = rows.transaction_values(tx)
+        changed = tuple(k for k in new if new[k] != old[k])
+        if changed:
+            row = {f"w_{k}": new[k] for k in changed} | {"w_id": tx.id}
+            await self._writer.execute(Step(self._update_tx(changed), [row]))
         self._hot.remember(tx)
+
+    def _update_tx(self, columns: tuple[str, ...]) -> Update:
+        """The UPDATE of ``columns`` of one transaction, built once per set of columns."""
+        statement = self._update_tx_statements.get(columns)
+        if statement is None:
+            statement = self._update_tx_statements[columns] = (
+                update(tables.transactions)
+                .where(tables.transactions.c.id == bindparam("w_id"))
+                .values({name: bindparam(f"w_{name}") for name in columns})
+            )
+        return statement
 
     async def has_active_transaction(self, id_token: str) -> bool:
         return self._hot.token_active(id_token)
@@ -545,7 +561,6 @@ class SqlStore:
 
 _ACTIVE = TransactionState.ACTIVE.value
 _ID_BLOCK = 100
-_SAMPLE_TX = Transaction(0, "", "", 0, 0, None, datetime(2000, 1, 1, tzinfo=UTC))
 _CONFIG_KEY = [  # the columns of uq_config_values_key
     "station_id",
     "component",
