@@ -18,7 +18,6 @@ from chargegrid.domain.authorization import authorize
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
     Authorization,
-    AuthorizationStatus,
     MeterReading,
     Registration,
     SecurityEvent,
@@ -130,9 +129,15 @@ class CentralSystem:
 
     # --- authorization (C01 / 1.6 5.2) ------------------------------------------------------
 
-    async def authorize(self, token_value: str) -> Authorization:
+    async def authorize(self, token_value: str, *, own_transaction: bool = False) -> Authorization:
+        """``own_transaction``: the token is presented within the transaction it runs (a stop,
+        a 2.0.1 TransactionEvent), so that transaction does not make it ConcurrentTx."""
         token = await self.store.get_token(token_value)
-        active = token is not None and await self.store.has_active_transaction(token_value)
+        active = (
+            token is not None
+            and not own_transaction
+            and await self.store.has_active_transaction(token_value)
+        )
         return authorize(token, self.clock.now(), in_active_transaction=active)
 
     # --- transactions (E01-E15 / 1.6 5.16, 5.17, 5.10) ----------------------------------------
@@ -215,7 +220,3 @@ class CentralSystem:
         await self.store.record_security_event(
             SecurityEvent(station_id, kind, at or self.clock.now(), tech_info)
         )
-
-
-def accepted(auth: Authorization | None) -> bool:
-    return auth is not None and auth.status is AuthorizationStatus.ACCEPTED

@@ -17,7 +17,7 @@ Errors (each maps to an HTTP status in the REST API)::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,9 +74,6 @@ class CommandResult:
     request: dict[str, Any]
     response: dict[str, Any]
     typed: msgspec.Struct
-
-
-Effect = Callable[[Store, str, msgspec.Struct, msgspec.Struct], Awaitable[None]]
 
 
 class Commands:

@@ -148,3 +148,22 @@ async def test_invalid_and_offline_commands_are_recorded() -> None:
         for r in [*await store.commands("CS-1"), *await store.commands("CS-2")]
     }
     assert outcomes == {"CS-1": "invalid", "CS-2": "offline"}
+
+
+async def test_a_token_is_not_concurrent_with_its_own_transaction() -> None:
+    central = system()
+    await central.store.save_token(IdToken("T1"))
+    await central.start_transaction(NewTransaction("CS-1", "tx", 1, 1, "T1", central.clock.now()))
+    assert (await central.authorize("T1")).status is AuthorizationStatus.CONCURRENT_TX
+    own = await central.authorize("T1", own_transaction=True)
+    assert own.status is AuthorizationStatus.ACCEPTED
+
+
+def test_unknown_token_is_told_in_each_versions_terms() -> None:
+    from chargegrid.domain.model import Authorization
+    from chargegrid.protocols.ocpp16.mapping import id_tag_info
+    from chargegrid.protocols.ocpp201.mapping import id_token_info
+
+    unknown = Authorization(AuthorizationStatus.INVALID)
+    assert id_tag_info(unknown).status == "Invalid"  # 1.6 has no Unknown
+    assert id_token_info(unknown).status == "Unknown"  # 2.0.1 C01: a token the CSMS does not know

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from chargegrid.domain.model import (
@@ -15,6 +15,7 @@ from chargegrid.domain.model import (
 )
 from chargegrid.protocols.ocpp16 import messages as m
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
+from chargegrid.protocols.ocppj.times import utc
 
 #: 1.6 has no Unknown; an unknown idTag is Invalid (OCPP 1.6 7.2 AuthorizationStatus).
 _AUTH_STATUS: dict[AuthorizationStatus, str] = {
@@ -25,13 +26,6 @@ _AUTH_STATUS: dict[AuthorizationStatus, str] = {
     AuthorizationStatus.CONCURRENT_TX: "ConcurrentTx",
     AuthorizationStatus.UNKNOWN: "Invalid",
 }
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Stations often send local-less timestamps; OCPP means UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def id_tag_info(auth: Authorization) -> m.IdTagInfo:
@@ -50,7 +44,7 @@ def readings(
     result = []
     for mv in values or ():
         sampled = tuple(_sampled(sv) for sv in mv.sampled_value)
-        result.append(MeterReading(timestamp=_aware(mv.timestamp), values=sampled))
+        result.append(MeterReading(timestamp=utc(mv.timestamp), values=sampled))
     return result
 
 
@@ -85,7 +79,3 @@ def status_change(station_id: str, req: m.StatusNotificationRequest, now: dateti
         info=req.info,
         vendor_error_code=req.vendor_error_code,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

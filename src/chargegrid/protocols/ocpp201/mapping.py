@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from chargegrid.domain.model import (
     Authorization,
+    AuthorizationStatus,
     ConfigValue,
     MeterReading,
     SampledValue,
     StatusChange,
 )
 from chargegrid.protocols.ocpp201 import messages as m
+from chargegrid.protocols.ocppj.times import utc
 
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+#: 2.0.1 tells a token the CSMS does not know (the domain's INVALID) as Unknown (C01.FR.xx).
+_AUTH_STATUS: dict[AuthorizationStatus, m.AuthorizationStatusEnumType] = {
+    AuthorizationStatus.ACCEPTED: "Accepted",
+    AuthorizationStatus.BLOCKED: "Blocked",
+    AuthorizationStatus.EXPIRED: "Expired",
+    AuthorizationStatus.INVALID: "Unknown",
+    AuthorizationStatus.CONCURRENT_TX: "ConcurrentTx",
+    AuthorizationStatus.UNKNOWN: "Unknown",
+}
 
 
 def id_token_info(auth: Authorization) -> m.IdTokenInfoType:
     """OCPP 2.0.1 Part 2 2.29 IdTokenInfoType."""
     group = m.IdTokenType(id_token=auth.group, type="Central") if auth.group else None
     return m.IdTokenInfoType(
-        status=auth.status.value,
+        status=_AUTH_STATUS[auth.status],
         cache_expiry_date_time=utc(auth.expires_at) if auth.expires_at else None,
         group_id_token=group,
     )
@@ -66,6 +73,11 @@ def status_change(station_id: str, req: m.StatusNotificationRequest) -> StatusCh
     )
 
 
+def component_name(component: m.ComponentType) -> str:
+    """How a 2.0.1 component is named in the configuration store: ``name`` or ``name/instance``."""
+    return component.name + (f"/{component.instance}" if component.instance else "")
+
+
 def report_values(station_id: str, data: Sequence[m.ReportDataType] | None) -> list[ConfigValue]:
     """OCPP 2.0.1 B07/B08 NotifyReport: one value per variable attribute."""
     values = []
@@ -90,8 +102,7 @@ def report_values(station_id: str, data: Sequence[m.ReportDataType] | None) -> l
             values.append(
                 ConfigValue(
                     station_id=station_id,
-                    component=item.component.name
-                    + (f"/{item.component.instance}" if item.component.instance else ""),
+                    component=component_name(item.component),
                     variable=item.variable.name,
                     instance=item.variable.instance,
                     value=attr.value,

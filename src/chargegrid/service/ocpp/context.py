@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -50,8 +50,6 @@ class StationContext:
     station_id: str
     ocpp_version: str
     registration: Registration | None = None
-    remote_address: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[StationContext, Any], Awaitable[msgspec.Struct]]

@@ -19,15 +19,11 @@ from chargegrid.domain.model import (
 )
 from chargegrid.protocols.ocpp16 import messages as m16
 from chargegrid.protocols.ocpp201 import messages as m201
+from chargegrid.protocols.ocpp201.mapping import component_name
+from chargegrid.protocols.ocppj.times import utc
 from chargegrid.service.ports import Store
 
 Effect = Callable[[Store, str, Any, Any], Awaitable[None]]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- OCPP 1.6 -------------------------------------------------------------------------------
@@ -66,7 +62,7 @@ async def _send_local_list_16(
         LocalListEntry(
             e.id_tag,
             AuthorizationStatus(e.id_tag_info.status) if e.id_tag_info else None,
-            _utc(e.id_tag_info.expiry_date) if e.id_tag_info else None,
+            utc(e.id_tag_info.expiry_date) if e.id_tag_info else None,
             e.id_tag_info.parent_id_tag if e.id_tag_info else None,
         )
         for e in req.local_authorization_list or ()
@@ -86,7 +82,7 @@ async def _reserve_now_16(
                 station_id,
                 req.connector_id,
                 req.id_tag,
-                _utc(req.expiry_date) or datetime.now(UTC),
+                utc(req.expiry_date) or datetime.now(UTC),
                 status="Accepted",
             )
         )
@@ -103,17 +99,13 @@ async def _cancel_reservation(store: Store, station_id: str, req: Any, res: Any)
 # --- OCPP 2.0.1 ------------------------------------------------------------------------------
 
 
-def _component(component: m201.ComponentType) -> str:
-    return component.name + (f"/{component.instance}" if component.instance else "")
-
-
 async def _get_variables_201(
     store: Store, station_id: str, req: m201.GetVariablesRequest, res: m201.GetVariablesResponse
 ) -> None:
     values = [
         ConfigValue(
             station_id,
-            _component(r.component),
+            component_name(r.component),
             r.variable.name,
             r.attribute_value,
             attribute=r.attribute_type or "Actual",
@@ -133,7 +125,7 @@ async def _set_variables_201(
 ) -> None:
     wanted = {
         (
-            _component(d.component),
+            component_name(d.component),
             d.variable.name,
             d.variable.instance,
             d.attribute_type or "Actual",
@@ -145,7 +137,7 @@ async def _set_variables_201(
         if r.attribute_status not in ("Accepted", "RebootRequired"):
             continue
         key = (
-            _component(r.component),
+            component_name(r.component),
             r.variable.name,
             r.variable.instance,
             r.attribute_type or "Actual",
@@ -181,7 +173,7 @@ async def _send_local_list_201(
             AuthorizationStatus(e.id_token_info.status)
             if e.id_token_info and e.id_token_info.status in _AUTH_VALUES
             else (AuthorizationStatus.INVALID if e.id_token_info else None),
-            _utc(e.id_token_info.cache_expiry_date_time) if e.id_token_info else None,
+            utc(e.id_token_info.cache_expiry_date_time) if e.id_token_info else None,
             e.id_token_info.group_id_token.id_token
             if e.id_token_info and e.id_token_info.group_id_token
             else None,
@@ -203,7 +195,7 @@ async def _reserve_now_201(
                 station_id,
                 req.evse_id,
                 req.id_token.id_token,
-                _utc(req.expiry_date_time) or datetime.now(UTC),
+                utc(req.expiry_date_time) or datetime.now(UTC),
                 connector_type=req.connector_type,
                 status="Accepted",
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -26,10 +25,14 @@ from chargegrid.service.ocpp.context import Router, StationContext
 
 log = structlog.get_logger(__name__)
 
-_GATES: Mapping[str, Callable[[Registration | None, str], bool]] = {
-    "1.6": v16.is_served,
-    "2.0.1": v201.is_served,
-}
+#: What a station that is not Accepted may send: OCPP 1.6 4.2 (Pending/Rejected: nothing but
+#: BootNotification) and 2.0.1 B02/B03 (the CSMS may answer SecurityError to anything else).
+#: Heartbeat is let through in both, as firmware keeps sending it while waiting.
+_UNACCEPTED_MAY_SEND = frozenset({"BootNotification", "Heartbeat"})
+
+
+def _served(registration: Registration | None, action: str) -> bool:
+    return registration is Registration.ACCEPTED or action in _UNACCEPTED_MAY_SEND
 
 
 class OcppService:
@@ -121,10 +124,10 @@ class OcppService:
             await self.central.disconnected(ctx.station_id)
 
     async def handle(self, ctx: StationContext, action: str, request: Any) -> msgspec.Struct:
-        if not _GATES[ctx.ocpp_version](ctx.registration, action):
+        if not _served(ctx.registration, action):
             # The operator may have accepted it since; look again before refusing.
             ctx.registration = await self.central.registration(ctx.station_id)
-            if not _GATES[ctx.ocpp_version](ctx.registration, action):
+            if not _served(ctx.registration, action):
                 state = ctx.registration.value if ctx.registration else "unknown"
                 raise OcppError(ErrorKind.SECURITY, f"station is {state}; send BootNotification")
         handler = self.routers[ctx.ocpp_version].get(action)

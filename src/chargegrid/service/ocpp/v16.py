@@ -3,7 +3,6 @@ security whitepaper), each turning its request into central-system use cases."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,10 +11,10 @@ import structlog
 from chargegrid.domain.model import (
     Authorization,
     AuthorizationStatus,
-    Registration,
 )
 from chargegrid.protocols.ocpp16 import mapping
 from chargegrid.protocols.ocpp16 import messages as m
+from chargegrid.protocols.ocppj.times import utc
 from chargegrid.protocols.ocppj.validation import require_non_negative
 from chargegrid.service.central import BootInfo, CentralSystem
 from chargegrid.service.ocpp.context import Handler, StationContext
@@ -103,7 +102,7 @@ class Ocpp16Handlers:
                 evse_id=req.connector_id,
                 connector_id=req.connector_id,
                 id_token=req.id_tag,
-                started_at=mapping.utc(req.timestamp) or self._now(),
+                started_at=utc(req.timestamp) or self._now(),
                 meter_start_wh=Decimal(req.meter_start),
                 reservation_id=req.reservation_id,
             )
@@ -141,7 +140,9 @@ class Ocpp16Handlers:
     ) -> m.StopTransactionResponse:
         """OCPP 1.6 4.10: always accepted, so the station can clear it from its queue."""
         tx = await self.central.find_transaction(ctx.station_id, str(req.transaction_id))
-        auth = await self.central.authorize(req.id_tag) if req.id_tag else None
+        auth = (
+            await self.central.authorize(req.id_tag, own_transaction=True) if req.id_tag else None
+        )
         readings = mapping.readings(req.transaction_data)
         if tx is None:
             log.warning(
@@ -157,12 +158,10 @@ class Ocpp16Handlers:
             latest = await self.central.get_transaction(tx.id) or tx
             await self.central.stop_transaction(
                 latest,
-                stopped_at=mapping.utc(req.timestamp) or self._now(),
+                stopped_at=utc(req.timestamp) or self._now(),
                 meter_stop_wh=Decimal(req.meter_stop),
                 reason=req.reason or "Local",
             )
-        if auth is not None and auth.status is AuthorizationStatus.CONCURRENT_TX:
-            auth = replace(auth, status=AuthorizationStatus.ACCEPTED)  # it is this very transaction
         return m.StopTransactionResponse(
             id_tag_info=mapping.id_tag_info(auth) if auth is not None else None
         )
@@ -207,7 +206,7 @@ class Ocpp16Handlers:
     ) -> m.SecurityEventNotificationResponse:
         """Security whitepaper 4.x SecurityEventNotification."""
         await self.central.security_event(
-            ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info
+            ctx.station_id, req.type, utc(req.timestamp), req.tech_info
         )
         return m.SecurityEventNotificationResponse()
 
@@ -217,8 +216,3 @@ class Ocpp16Handlers:
         """Security whitepaper: no certificate authority is configured yet, so Rejected."""
         log.warning("SignCertificate rejected: no CA configured", station_id=ctx.station_id)
         return m.SignCertificateResponse(status="Rejected")
-
-
-def is_served(registration: Registration | None, action: str) -> bool:
-    """OCPP 1.6 4.2: until Accepted, a charge point may only boot (and keep its heartbeat)."""
-    return registration is Registration.ACCEPTED or action in ("BootNotification", "Heartbeat")

@@ -13,12 +13,11 @@ import structlog
 
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
-    AuthorizationStatus,
-    Registration,
     Transaction,
 )
 from chargegrid.protocols.ocpp201 import mapping
 from chargegrid.protocols.ocpp201 import messages as m
+from chargegrid.protocols.ocppj.times import utc
 from chargegrid.protocols.ocppj.validation import require_non_negative
 from chargegrid.service.central import BootInfo, CentralSystem
 from chargegrid.service.ocpp.context import Handler, StationContext
@@ -112,8 +111,6 @@ class Ocpp201Handlers:
         if req.id_token.type == "NoAuthorization":
             return m.AuthorizeResponse(id_token_info=m.IdTokenInfoType(status="Accepted"))
         auth = await self.central.authorize(req.id_token.id_token)
-        if auth.status is AuthorizationStatus.INVALID:
-            auth = auth.__class__(AuthorizationStatus.UNKNOWN)  # 2.0.1 says Unknown for unknown
         return m.AuthorizeResponse(id_token_info=mapping.id_token_info(auth))
 
     async def transaction_event(
@@ -143,16 +140,14 @@ class Ocpp201Handlers:
                     evse_id=evse.id if evse else 0,
                     connector_id=(evse.connector_id or 1) if evse else 0,
                     id_token=token,
-                    started_at=mapping.utc(req.timestamp),
+                    started_at=utc(req.timestamp),
                     meter_start_wh=energy_register_wh(readings),
                     reservation_id=req.reservation_id,
                     charging_state=info.charging_state,
                 )
             )
         elif token is not None:
-            auth = await self.central.authorize(token)
-            if auth.status is AuthorizationStatus.CONCURRENT_TX:
-                auth = auth.__class__(AuthorizationStatus.ACCEPTED, auth.group, auth.expires_at)
+            auth = await self.central.authorize(token, own_transaction=True)
         if token is not None and token != tx.id_token:
             tx.id_token = token
             await self.central.save_transaction(tx)
@@ -163,7 +158,7 @@ class Ocpp201Handlers:
         if req.event_type == "Ended":
             await self.central.stop_transaction(
                 tx,
-                stopped_at=mapping.utc(req.timestamp),
+                stopped_at=utc(req.timestamp),
                 meter_stop_wh=energy_register_wh(readings),
                 reason=info.stopped_reason or "Local",
             )
@@ -240,7 +235,7 @@ class Ocpp201Handlers:
     ) -> m.SecurityEventNotificationResponse:
         """A04."""
         await self.central.security_event(
-            ctx.station_id, req.type, mapping.utc(req.timestamp), req.tech_info
+            ctx.station_id, req.type, utc(req.timestamp), req.tech_info
         )
         return m.SecurityEventNotificationResponse()
 
@@ -287,8 +282,3 @@ def _acknowledge(
 
 def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
-
-
-def is_served(registration: Registration | None, action: str) -> bool:
-    """B02.FR.xx: while not Accepted, the CSMS answers SecurityError to all but these."""
-    return registration is Registration.ACCEPTED or action in ("BootNotification", "Heartbeat")
