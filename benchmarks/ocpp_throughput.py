@@ -10,7 +10,10 @@ other, never together:
   and persistence on (they always are), ``--unknown-stations accept``, pings off, log level
   warning;
 * the baseline: ``benchmarks/baseline_csms.py``, the ``ocpp`` package's ChargePoint on
-  ``websockets``, transactions in a dict, no database: what a Python user would write instead.
+  ``websockets``, transactions in a dict, no database: what a Python user would write instead;
+* the ceiling (throughput phase only; ``--no-ceiling`` skips it): ``benchmarks/ceiling_server.py``,
+  picows + msgspec decoding and validating each CALL and answering it, nothing else: the rate
+  no server on this stack can beat.
 
 Phases, for each server:
 
@@ -111,6 +114,7 @@ class Config:
     profile: Path | None
     wait_quiet: float
     quick: bool
+    ceiling: bool
     argv: list[str]
 
 
@@ -148,6 +152,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         metavar="S",
         help="wait up to S seconds for both cores to be idle before starting (default 0)",
     )
+    p.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="skip the throughput phase of benchmarks/ceiling_server.py (validation only)",
+    )
     p.add_argument("--quick", action="store_true", help="CI smoke run: about 20 s, few stations")
     a = p.parse_args(argv)
     quick = a.quick
@@ -167,6 +177,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         profile=a.profile,
         wait_quiet=a.wait_quiet,
         quick=quick,
+        ceiling=a.ceiling,
         argv=list(sys.argv if argv is None else ["ocpp_throughput.py", *argv]),
     )
 
@@ -896,7 +907,12 @@ def check(gen: LoadGenerator, result: Result, phase: str, expected: int, got: in
 
 
 async def run_server(
-    name: str, make: Callable[[int], Server], cfg: Config, pinning: Pinning
+    name: str,
+    make: Callable[[int], Server],
+    cfg: Config,
+    pinning: Pinning,
+    *,
+    throughput_only: bool = False,
 ) -> Result:
     result = Result(name)
     say(f"\n== {name} ==")
@@ -934,6 +950,8 @@ async def run_server(
             proc.wait(cfg.duration + 30)
         await server.wait_idle()
 
+        if throughput_only:
+            return result
         if name == "chargegrid" or cfg.baseline_latency:
             gen = LoadGenerator(server)
             t0 = time.perf_counter()
@@ -1218,6 +1236,18 @@ def report(cfg: Config, results: dict[str, Result], pinning: Pinning, started: s
             "message is the steadiest figure"
         )
 
+    ceiling = results.get("ceiling")
+    ceiling_line = ""
+    if ceiling is not None and ceiling.throughput is not None and b_tp.rate:
+        c_rate = ceiling.throughput.rate
+        ceiling_line = (
+            f"ceiling (benchmarks/ceiling_server.py: picows + msgspec validation, no state, no "
+            f"database), same closed loop: {c_rate:,.0f} msg/s = {c_rate / b_tp.rate:.1f}x the "
+            f"baseline, {ceiling.throughput.cpu_per_msg_us:,.0f} us per message; chargegrid "
+            f"does {cg_tp.rate / c_rate:.0%} of its rate"
+        )
+        say("\n" + ceiling_line)
+
     say("\ntargets (reported, not asserted):")
     for what, got, verdict in targets:
         say(f"  {what:50} {got:>10}  {verdict}")
@@ -1240,6 +1270,8 @@ def report(cfg: Config, results: dict[str, Result], pinning: Pinning, started: s
         if r.markdown:
             cells = (r.label.strip(), r.chargegrid, r.baseline, r.advantage, r.target)
             say("| " + " | ".join(cells) + " |")
+    if ceiling_line:
+        say("\n" + ceiling_line[0].upper() + ceiling_line[1:] + ".")
 
 
 def pkg_version(name: str) -> str:
@@ -1257,7 +1289,7 @@ async def main_async(cfg: Config, pinning: Pinning, tmp: Path) -> dict[str, Resu
     def chargegrid(port: int) -> Server:
         db = tmp / f"bench-{port}.db"
         argv = [py, "-m", "chargegrid.entrypoints.cli", "serve", "--host", "127.0.0.1"]
-        argv += ["--ocpp-port", str(port), "--db", f"sqlite:///{db}"]
+        argv += ["--ocpp-port", str(port), "--api-port", "0", "--db", f"sqlite:///{db}"]
         argv += ["--unknown-stations", "accept", "--ping-interval", "0", "--log-level", "warning"]
         return Server("chargegrid", [*pinning.server_prefix, *argv], port, tmp / "chargegrid.log")
 
@@ -1265,13 +1297,22 @@ async def main_async(cfg: Config, pinning: Pinning, tmp: Path) -> dict[str, Resu
         argv = [py, str(HERE / "baseline_csms.py"), "--host", "127.0.0.1", "--port", str(port)]
         return Server("baseline", [*pinning.server_prefix, *argv], port, tmp / "baseline.log")
 
-    for make in (chargegrid, baseline):
+    def ceiling(port: int) -> Server:
+        argv = [py, str(HERE / "ceiling_server.py"), "--host", "127.0.0.1", "--port", str(port)]
+        return Server("ceiling", [*pinning.server_prefix, *argv], port, tmp / "ceiling.log")
+
+    makers = (chargegrid, baseline, ceiling) if cfg.ceiling else (chargegrid, baseline)
+    for make in makers:
         server = make(0)
         argv = re.sub(r"(port |bench-)0\b", r"\1PORT", shlex.join(server.argv))
         say(f"{server.name} command: {argv}")
     results = {}
     results["chargegrid"] = await run_server("chargegrid", chargegrid, cfg, pinning)
     results["baseline"] = await run_server("baseline", baseline, cfg, pinning)
+    if cfg.ceiling:
+        results["ceiling"] = await run_server(
+            "ceiling", ceiling, cfg, pinning, throughput_only=True
+        )
     return results
 
 

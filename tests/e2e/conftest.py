@@ -17,6 +17,7 @@ def settings(request: pytest.FixtureRequest, fresh_db_url: Callable[[str], str])
     return Settings(
         host="127.0.0.1",
         ocpp_port=0,
+        api_port=0,
         db=fresh_db_url(request.param),
         unknown_stations="accept",
         ping_interval=0,

@@ -189,8 +189,12 @@ async def connect(
     *,
     password: str | None = None,
     path: str = "/ocpp",
+    station_class: type[Any] | None = None,
 ) -> AsyncIterator[Any]:
-    """Connect a station of ``version`` and run its message loop until the block ends."""
+    """Connect a station of ``version`` and run its message loop until the block ends.
+
+    ``station_class``: a ChargePoint of that version other than Station16 / Station201 (one
+    that answers differently)."""
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
@@ -201,7 +205,7 @@ async def connect(
         additional_headers=headers,
         open_timeout=5,
     )
-    cls = Station16 if version == "1.6" else Station201
+    cls = station_class or (Station16 if version == "1.6" else Station201)
     cp = cls(station_id, ws, response_timeout=5)
     task = asyncio.create_task(cp.start())
     try:

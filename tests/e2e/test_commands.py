@@ -8,14 +8,12 @@ recorded. Then what answered operations change (commands.py docstring), and the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import websockets
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
@@ -24,7 +22,6 @@ from ocpp.v201 import call_result as result201
 from stations import (
     RESPONSES_16,
     RESPONSES_201,
-    SUBPROTOCOL,
     Driver,
     Station16,
     Station201,
@@ -578,20 +575,9 @@ class Refusing201(Station201):  # type: ignore[misc]
 
 @asynccontextmanager
 async def connect_refusing(port: int, station_id: str, version: str) -> AsyncIterator[Any]:
-    ws = await websockets.connect(
-        f"ws://127.0.0.1:{port}/ocpp/{station_id}",
-        subprotocols=[SUBPROTOCOL[version]],  # type: ignore[list-item]
-        open_timeout=5,
-    )
-    cp = (Refusing16 if version == "1.6" else Refusing201)(station_id, ws, response_timeout=5)
-    task = asyncio.create_task(cp.start())
-    try:
+    station_class = Refusing16 if version == "1.6" else Refusing201
+    async with connect(port, station_id, version, station_class=station_class) as cp:
         yield cp
-    finally:
-        await ws.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-            await task
 
 
 async def test_invalid_payload_is_refused_before_sending(app: App, version: str) -> None:

@@ -54,6 +54,8 @@ def server_cmd(tmp_path: Path) -> tuple[list[str], str, int]:
         "127.0.0.1",
         "--ocpp-port",
         str(port),
+        "--api-port",
+        "0",
         "--db",
         db,
         "--unknown-stations",

@@ -4,14 +4,21 @@ Nothing here knows OCPP: a 1.6 StartTransaction and a 2.0.1 TransactionEvent(Sta
 domain as :class:`TransactionStarted` facts about a :class:`Transaction`. Energy is in Wh and times
 are aware UTC datetimes. The enumerations are the union of what both versions can express, so no
 information a station sent is lost in the mapping.
+
+The records are ``msgspec.Struct`` classes rather than dataclasses: plain records all the same
+(fields, equality, ``msgspec.structs.replace`` for a changed copy), but a frozen dataclass costs
+about 1.7 us to build against 0.07 us for a Struct, and a MeterValues message builds one
+SampledValue per reading it carries. Those that can hold no reference cycle are not tracked by
+the garbage collector (``gc=False``).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+import msgspec
 
 
 class Registration(enum.Enum):
@@ -55,8 +62,7 @@ class AuthorizationStatus(enum.Enum):
     UNKNOWN = "Unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class IdToken:
+class IdToken(msgspec.Struct, frozen=True):
     """A driver's identifier with its standing (OCPP 2.0.1 C01; 1.6 Authorize)."""
 
     value: str
@@ -68,8 +74,7 @@ class IdToken:
     owner: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
+class Authorization(msgspec.Struct, frozen=True, gc=False):
     """The outcome of authorizing a token, as told to the station."""
 
     status: AuthorizationStatus
@@ -77,8 +82,7 @@ class Authorization:
     expires_at: datetime | None = None
 
 
-@dataclass(slots=True)
-class Station:
+class Station(msgspec.Struct):
     """A charging station and what it told us about itself (BootNotification)."""
 
     id: str
@@ -95,8 +99,7 @@ class Station:
     lenient: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class StatusChange:
+class StatusChange(msgspec.Struct, frozen=True, gc=False):
     """A connector (or EVSE, or whole station when both are 0/None) changed status."""
 
     station_id: str
@@ -109,8 +112,7 @@ class StatusChange:
     vendor_error_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SampledValue:
+class SampledValue(msgspec.Struct, frozen=True, gc=False):
     """One reading (1.6 SampledValue / 2.0.1 SampledValueType), with nothing dropped."""
 
     value: Decimal
@@ -123,8 +125,7 @@ class SampledValue:
     signed_data: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MeterReading:
+class MeterReading(msgspec.Struct, frozen=True, gc=False):
     """Readings taken at one moment."""
 
     timestamp: datetime
@@ -136,8 +137,7 @@ class TransactionState(enum.Enum):
     ENDED = "Ended"
 
 
-@dataclass(slots=True)
-class Transaction:
+class Transaction(msgspec.Struct):
     """A charging session as the CSMS keeps it, whatever the OCPP version that ran it.
 
     ``id`` is ours (and the 1.6 transactionId); ``station_tx_id`` is the id the station gave
@@ -169,8 +169,7 @@ class Transaction:
         return end - self.meter_start_wh
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(msgspec.Struct, frozen=True):
     """A connector or EVSE held for a token until ``expires_at`` (1.6 ReserveNow / 2.0.1 H01)."""
 
     id: int
@@ -182,8 +181,7 @@ class Reservation:
     status: str = "Requested"
 
 
-@dataclass(frozen=True, slots=True)
-class SecurityEvent:
+class SecurityEvent(msgspec.Struct, frozen=True):
     """A station's security event notification (1.6 whitepaper / 2.0.1 A04)."""
 
     station_id: str
@@ -192,8 +190,7 @@ class SecurityEvent:
     tech_info: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StationReport:
+class StationReport(msgspec.Struct, frozen=True):
     """A status report a station sent about an operation: firmware, log upload, diagnostics."""
 
     station_id: str
@@ -203,8 +200,7 @@ class StationReport:
     timestamp: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigValue:
+class ConfigValue(msgspec.Struct, frozen=True):
     """A configuration setting: a 1.6 key or a 2.0.1 component/variable/attribute."""
 
     station_id: str
@@ -216,11 +212,10 @@ class ConfigValue:
     evse_id: int | None = None
     connector_id: int | None = None
     readonly: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class LocalListEntry:
+class LocalListEntry(msgspec.Struct, frozen=True):
     id_token: str
     status: AuthorizationStatus | None  # None removes the entry (differential update)
     expires_at: datetime | None = None

@@ -48,3 +48,5 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     # picows logs every refused handshake at INFO; our own line says why.
     logging.getLogger("picows").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at start
+    # uvicorn's start and stop lines say what chargegrid's own "ready" line says.
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)

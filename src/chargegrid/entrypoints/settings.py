@@ -12,7 +12,7 @@ import argparse
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class SettingsError(ValueError):
 class Settings:
     host: str = "0.0.0.0"  # noqa: S104 - stations reach the CSMS over the network
     ocpp_port: int = 9000
+    api_port: int = 8080
     db: str = "sqlite:///chargegrid.db"
     unknown_stations: str = "pending"
     path_prefixes: tuple[str, ...] = ("/ocpp",)
@@ -34,12 +35,19 @@ class Settings:
     require_auth: bool = False
     log_format: str = "console"
     log_level: str = "info"
+    # An admin token of the REST API that lives only in the environment (CHARGEGRID_ADMIN_TOKEN)
+    # or the settings file; never a flag, which other users could read in the process list.
+    admin_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.unknown_stations not in ("accept", "pending", "reject"):
             raise SettingsError("unknown_stations must be accept, pending or reject")
         if not 0 <= self.ocpp_port <= 65535:
             raise SettingsError("ocpp_port must be a TCP port number")
+        if not 0 <= self.api_port <= 65535:
+            raise SettingsError("api_port must be a TCP port number")
+        if self.admin_token and len(self.admin_token) < 16:
+            raise SettingsError("admin_token must have at least 16 characters")
         if self.log_format not in ("console", "json"):
             raise SettingsError("log_format must be console or json")
 
@@ -49,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
+    parser.add_argument("--api-port", type=int, help="REST API and dashboard port (default 8080)")
     parser.add_argument("--db", help="SQLAlchemy database URL (default sqlite:///chargegrid.db)")
     parser.add_argument(
         "--unknown-stations",

@@ -2,17 +2,20 @@
 
 The OCPP routers (:mod:`chargegrid.service.ocpp`) turn each version's messages into calls here and
 the results back into that version's responses. Everything a station is told has been committed
-through the :class:`~chargegrid.service.ports.Store` before the call returns.
+through the :class:`~chargegrid.service.ports.Store` before it is told: a use case's awaited write
+is committed when the await returns, or, inside the unit of work the OCPP service runs each
+message in, before the answer is released.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import structlog
+from msgspec.structs import replace
 
 from chargegrid.domain.authorization import authorize
 from chargegrid.domain.metering import energy_register_wh

@@ -19,12 +19,14 @@ Errors of :class:`Store` (every implementation raises only these)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+import msgspec
+
+from chargegrid.domain.access import ApiToken
 from chargegrid.domain.model import (
     ConfigValue,
     IdToken,
@@ -53,8 +55,7 @@ class Clock(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class NewTransaction:
+class NewTransaction(msgspec.Struct, frozen=True):
     """What is known when a transaction starts; the store assigns ``Transaction.id``."""
 
     station_id: str
@@ -68,8 +69,7 @@ class NewTransaction:
     charging_state: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
+class CommandRecord(msgspec.Struct, frozen=True):
     """A CSMS-initiated operation and what became of it."""
 
     station_id: str
@@ -83,8 +83,7 @@ class CommandRecord:
     answered_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DataTransferRecord:
+class DataTransferRecord(msgspec.Struct, frozen=True):
     station_id: str
     direction: str  # "from-station" or "to-station"
     vendor_id: str
@@ -93,8 +92,48 @@ class DataTransferRecord:
     timestamp: datetime
 
 
+class WriteUnit(Protocol):
+    """A unit of work: the writes made while it is active are queued rather than awaited, and
+    :meth:`when_committed` says when they are all committed (or the first that failed)."""
+
+    def activate(self) -> None:
+        """Make this the unit of the current ``contextvars`` context."""
+        ...
+
+    def when_committed(self, callback: Callable[[BaseException | None], None]) -> None: ...
+
+
+class Filter(msgspec.Struct, frozen=True):
+    """``field op value``: op is ``eq``, ``ge`` (at least) or ``lt`` (before)."""
+
+    field: str
+    op: str
+    value: Any
+
+
+class ListQuery(msgspec.Struct, frozen=True):
+    """One page of a list, in keyset order: by ``sort`` then by the record's key.
+
+    ``after`` is ``(sort value, key)`` of the last record of the previous page. Records where
+    the sort field is None are not listed when sorting by it, so sort only by fields that always
+    have a value (every list documents its own).
+    """
+
+    sort: str
+    descending: bool = False
+    limit: int = 50
+    filters: tuple[Filter, ...] = ()
+    after: tuple[Any, Any] | None = None
+
+
 class Store(Protocol):
-    """Everything the central system keeps."""
+    """Everything the central system keeps.
+
+    An awaited write is committed when the await returns, except inside an active
+    :class:`WriteUnit`, whose owner waits for the commit through the unit.
+    """
+
+    def write_unit(self) -> WriteUnit: ...
 
     # stations
     async def get_station(self, station_id: str) -> Station | None: ...
@@ -159,5 +198,18 @@ class Store(Protocol):
     ) -> Sequence[DataTransferRecord]: ...
     async def record_command(self, record: CommandRecord) -> None: ...
     async def commands(self, station_id: str, limit: int = 100) -> Sequence[CommandRecord]: ...
+
+    # operator lists: a page (at most ``limit``) and whether more follow
+    async def page_stations(self, query: ListQuery) -> tuple[Sequence[Station], bool]: ...
+    async def page_tokens(self, query: ListQuery) -> tuple[Sequence[IdToken], bool]: ...
+    async def page_transactions(self, query: ListQuery) -> tuple[Sequence[Transaction], bool]: ...
+    async def delete_station(self, station_id: str) -> bool: ...
+    async def delete_token(self, value: str) -> bool: ...
+
+    # API tokens
+    async def save_api_token(self, token: ApiToken) -> ApiToken: ...
+    async def find_api_token(self, token_sha256: str) -> ApiToken | None: ...
+    async def list_api_tokens(self) -> Sequence[ApiToken]: ...
+    async def revoke_api_token(self, token_id: int) -> bool: ...
 
     async def close(self) -> None: ...

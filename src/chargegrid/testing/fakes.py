@@ -10,12 +10,15 @@ when it returns.
 from __future__ import annotations
 
 import copy
-import dataclasses
+import enum
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
+from chargegrid.domain.access import ApiToken
 from chargegrid.domain.model import (
     ConfigValue,
     IdToken,
@@ -34,17 +37,17 @@ from chargegrid.service.ports import (
     CommandRecord,
     DataTransferRecord,
     IntegrityError,
+    ListQuery,
     NewTransaction,
     StorageError,
 )
 
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
     from chargegrid.service.ports import Clock, Store
 
 T = TypeVar("T")
-D = TypeVar("D", bound="DataclassInstance")
+R = TypeVar("R", Station, IdToken, Transaction)
+D = TypeVar("D", bound=msgspec.Struct)
 _ConfigKey = tuple[str, str, int, int, str, str, str]
 
 
@@ -61,6 +64,16 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+
+class ImmediateUnit:
+    """The :class:`~chargegrid.service.ports.WriteUnit` of a store whose writes are done at once."""
+
+    def activate(self) -> None:
+        """Nothing to mark: the fake's writes need no unit to be queued in."""
+
+    def when_committed(self, callback: Callable[[BaseException | None], None]) -> None:
+        callback(None)
 
 
 class FakeStore:
@@ -85,6 +98,11 @@ class FakeStore:
         self._config: dict[_ConfigKey, ConfigValue] = {}
         self._transfers: list[DataTransferRecord] = []
         self._commands: list[tuple[int, CommandRecord]] = []
+        self._api_tokens: dict[int, ApiToken] = {}
+
+    def write_unit(self) -> ImmediateUnit:
+        """Every write of the fake is done when its call returns: nothing to wait for."""
+        return ImmediateUnit()
 
     # stations
 
@@ -169,7 +187,7 @@ class FakeStore:
         if self._find(lambda t: (t.station_id, t.station_tx_id) == (new.station_id, station_tx_id)):
             raise IntegrityError(f"transaction {station_tx_id!r} of {new.station_id} exists")
         self._next_tx_id += 1
-        fields = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)}
+        fields = msgspec.structs.asdict(new)
         tx = Transaction(id=tx_id, **fields | {"station_tx_id": station_tx_id})
         self._transactions[tx_id] = tx
         return _copy(tx)
@@ -270,7 +288,7 @@ class FakeStore:
     async def save_config(self, station_id: str, values: Sequence[ConfigValue]) -> None:
         self._open()
         for value in values:
-            value = dataclasses.replace(
+            value = msgspec.structs.replace(
                 value,
                 station_id=station_id,
                 instance=value.instance or None,
@@ -296,6 +314,56 @@ class FakeStore:
         self._open()
         mine = [(r.sent_at, seq, r) for seq, r in self._commands if r.station_id == station_id]
         return [copy.deepcopy(r) for _, _, r in sorted(mine, reverse=True)[:limit]]
+
+    # operator lists and deletions
+
+    async def page_stations(self, query: ListQuery) -> tuple[Sequence[Station], bool]:
+        self._open()
+        found, more = _page(list(self._stations.values()), "id", query)
+        return [_copy(s) for s in found], more
+
+    async def page_tokens(self, query: ListQuery) -> tuple[Sequence[IdToken], bool]:
+        self._open()
+        return _page(list(self._tokens.values()), "value", query)
+
+    async def page_transactions(self, query: ListQuery) -> tuple[Sequence[Transaction], bool]:
+        self._open()
+        found, more = _page(list(self._transactions.values()), "id", query)
+        return [_copy(t) for t in found], more
+
+    async def delete_station(self, station_id: str) -> bool:
+        self._open()
+        return self._stations.pop(station_id, None) is not None
+
+    async def delete_token(self, value: str) -> bool:
+        self._open()
+        return self._tokens.pop(value, None) is not None
+
+    # API tokens
+
+    async def save_api_token(self, token: ApiToken) -> ApiToken:
+        self._open()
+        if any(t.token_sha256 == token.token_sha256 for t in self._api_tokens.values()):
+            raise IntegrityError("an API token with this secret exists")
+        stored = msgspec.structs.replace(_utc(token), id=len(self._api_tokens) + 1)
+        self._api_tokens[stored.id or 0] = stored
+        return stored
+
+    async def find_api_token(self, token_sha256: str) -> ApiToken | None:
+        self._open()
+        return next((t for t in self._api_tokens.values() if t.token_sha256 == token_sha256), None)
+
+    async def list_api_tokens(self) -> Sequence[ApiToken]:
+        self._open()
+        return [self._api_tokens[k] for k in sorted(self._api_tokens)]
+
+    async def revoke_api_token(self, token_id: int) -> bool:
+        self._open()
+        token = self._api_tokens.get(token_id)
+        if token is None:
+            return False
+        self._api_tokens[token_id] = msgspec.structs.replace(token, revoked=True)
+        return True
 
     async def close(self) -> None:
         self.closed = True
@@ -339,20 +407,20 @@ def _utc_time(at: datetime) -> datetime:
 def _utc(obj: D) -> D:
     """``obj`` with every datetime field in UTC; naive ones refused as SqlStore does."""
     changes = {
-        f.name: _utc_time(value)
-        for f in dataclasses.fields(obj)
-        if isinstance(value := getattr(obj, f.name), datetime)
+        name: _utc_time(value)
+        for name in obj.__struct_fields__
+        if isinstance(value := getattr(obj, name), datetime)
     }
-    return dataclasses.replace(obj, **changes) if changes else obj
+    return msgspec.structs.replace(obj, **changes) if changes else obj
 
 
 def _copy(obj: D) -> D:
-    """A copy of a mutable dataclass (Station, Transaction), so callers cannot change ours."""
-    return dataclasses.replace(obj)
+    """A copy of a mutable record (Station, Transaction), so callers cannot change ours."""
+    return msgspec.structs.replace(obj)
 
 
 def _copy_or_none(obj: D | None) -> D | None:
-    return None if obj is None else dataclasses.replace(obj)
+    return None if obj is None else msgspec.structs.replace(obj)
 
 
 def _active(tx: Transaction) -> bool:
@@ -369,6 +437,35 @@ def _config_key(v: ConfigValue) -> _ConfigKey:
         v.instance or "",
         v.attribute,
     )
+
+
+def _field(record: object, name: str) -> Any:
+    value = getattr(record, name)
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _page(records: list[R], key: str, query: ListQuery) -> tuple[list[R], bool]:
+    """What SqlStore's keyset paging returns, computed over a list."""
+
+    def keep(record: R) -> bool:
+        for f in query.filters:
+            value = _field(record, f.field)
+            if f.op == "eq" and value != f.value:
+                return False
+            if f.op == "ge" and (value is None or value < f.value):
+                return False
+            if f.op == "lt" and (value is None or value >= f.value):
+                return False
+        return _field(record, query.sort) is not None
+
+    def order(record: R) -> tuple[Any, Any]:
+        return (_field(record, query.sort), _field(record, key))
+
+    kept = sorted(filter(keep, records), key=order, reverse=query.descending)
+    if query.after is not None:
+        after = query.after if query.sort != key else (query.after[1], query.after[1])
+        kept = [r for r in kept if (order(r) < after if query.descending else order(r) > after)]
+    return kept[: query.limit], len(kept) > query.limit
 
 
 def _newest(items: Iterable[T], limit: int) -> list[T]:

@@ -5,21 +5,25 @@ then what only the SQL store has: group commit, failure isolation, draining, dur
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
-from dataclasses import replace
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 from sqlalchemy import Dialect
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chargegrid.adapters.storage.errors import IntegrityError, StorageError
 from chargegrid.adapters.storage.store import SqlStore, open_store
 from chargegrid.adapters.storage.tables import DecimalText, UtcDateTime
+from chargegrid.domain.access import ApiToken, Role
 from chargegrid.domain.model import (
     AuthorizationStatus,
     ConfigValue,
@@ -36,9 +40,17 @@ from chargegrid.domain.model import (
     TokenKind,
     TransactionState,
 )
-from chargegrid.service.ports import CommandRecord, DataTransferRecord, NewTransaction
+from chargegrid.service.ports import (
+    CommandRecord,
+    DataTransferRecord,
+    Filter,
+    ListQuery,
+    NewTransaction,
+    WriteUnit,
+)
 from chargegrid.testing.fakes import FakeStore
 
+T = TypeVar("T")
 AnyStore = FakeStore | SqlStore  # the fixture gives each in turn (see conftest.py)
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -557,3 +569,171 @@ def test_utc_datetime_keeps_the_instant(value: datetime, dialect: Dialect) -> No
     back = kind.process_result_value(kind.process_bind_param(value, dialect), dialect)
     # Compared in UTC: an aware time in a DST fold never equals one in another zone (PEP 495).
     assert back == value.astimezone(UTC) and back is not None and back.tzinfo is UTC
+
+
+# -- units of work: writes queued, one callback once committed
+
+
+def run_in_unit(store: AnyStore, work: Coroutine[Any, Any, T]) -> tuple[WriteUnit, T]:
+    """Run ``work`` in an active unit of ``store``; it must end without suspending."""
+    unit = store.write_unit()
+    context = contextvars.copy_context()
+    context.run(unit.activate)
+    try:
+        step = context.run(work.send, None)
+    except StopIteration as stop:
+        return unit, stop.value
+    work.close()
+    pytest.fail(f"the work suspended on {step!r}")
+
+
+async def committed(unit: WriteUnit) -> BaseException | None:
+    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    unit.when_committed(outcome.set_result)
+    return await asyncio.wait_for(outcome, 10)
+
+
+async def test_writes_in_a_unit_are_queued_then_reported_committed(store: AnyStore) -> None:
+    writes = store.stats.writes if isinstance(store, SqlStore) else 0
+
+    async def work() -> str:
+        await store.record_status(status("Charging", 1))
+        await store.record_boot("CS1", "PowerUp", at(1))
+        return "answered"
+
+    unit, result = run_in_unit(store, work())
+    assert result == "answered"
+    if isinstance(store, SqlStore):
+        assert store.stats.writes == writes  # queued, not yet committed
+    assert await committed(unit) is None
+    assert [s.status for s in await store.status_history("CS1")] == ["Charging"]
+    assert len(await store.boots("CS1")) == 1
+
+
+async def test_a_unit_without_writes_is_committed_at_once(store: AnyStore) -> None:
+    async def work() -> None:
+        await store.has_active_transaction("TAG1")  # kept in memory: no suspension
+
+    unit, _ = run_in_unit(store, work())
+    calls: list[BaseException | None] = []
+    unit.when_committed(calls.append)
+    assert calls == [None]
+
+
+async def test_a_unit_reports_its_failed_write_and_keeps_the_others(store: AnyStore) -> None:
+    await store.start_transaction(new_tx("dup"))
+
+    async def work() -> None:
+        await store.record_status(status("Charging", 1))
+        await store.start_transaction(new_tx("dup", seconds=5))
+
+    try:
+        unit, _ = run_in_unit(store, work())
+    except IntegrityError:  # a store that writes at once raises it in the work itself
+        pass
+    else:
+        assert isinstance(await committed(unit), IntegrityError)
+    assert [s.status for s in await store.status_history("CS1")] == ["Charging"]
+
+
+async def test_transaction_ids_go_on_after_a_restart(sql_url: str) -> None:
+    store = await open_store(sql_url)
+    try:
+        first = [await store.start_transaction(new_tx(seconds=i)) for i in range(3)]
+    finally:
+        await store.close()
+    again = await open_store(sql_url)
+    try:
+        later = await again.start_transaction(new_tx(seconds=10))
+    finally:
+        await again.close()
+    assert later.id > max(t.id for t in first)
+
+
+# -- operator lists: keyset pages, filters, deletions, API tokens
+
+
+async def all_pages(fetch: Any, query: ListQuery, key: Callable[[Any], Any]) -> list[Any]:
+    """Every record, page by page, following ``after`` as the API's cursor does."""
+    seen: list[Any] = []
+    while True:
+        page, more = await fetch(query)
+        seen.extend(page)
+        if not more:
+            return seen
+        last = page[-1]
+        query = replace(query, after=(key(last), last.id if hasattr(last, "id") else last.value))
+
+
+async def test_transactions_page_by_start_time_both_ways(store: AnyStore) -> None:
+    started = [
+        await store.start_transaction(new_tx(seconds=s, station=f"CS{s % 3}", tag=f"T{s}"))
+        for s in (5, 1, 4, 1, 3, 2, 0)
+    ]
+    by_start = sorted(started, key=lambda t: (t.started_at, t.id))
+    query = ListQuery(sort="started_at", limit=2)
+    ascending = await all_pages(store.page_transactions, query, lambda t: t.started_at)
+    assert [t.id for t in ascending] == [t.id for t in by_start]
+    query = ListQuery(sort="started_at", descending=True, limit=3)
+    descending = await all_pages(store.page_transactions, query, lambda t: t.started_at)
+    assert [t.id for t in descending] == [t.id for t in reversed(by_start)]
+
+
+async def test_transactions_filtered_by_station_state_and_time(store: AnyStore) -> None:
+    txs = [await store.start_transaction(new_tx(seconds=s, station=f"CS{s % 2}")) for s in range(6)]
+    ended = replace(txs[2], state=TransactionState.ENDED, stopped_at=at(100))
+    await store.update_transaction(ended)
+    query = ListQuery(
+        sort="id",
+        filters=(
+            Filter("station_id", "eq", "CS0"),
+            Filter("state", "eq", "Active"),
+            Filter("started_at", "ge", at(1)),
+            Filter("started_at", "lt", at(5)),
+        ),
+    )
+    page, more = await store.page_transactions(query)
+    assert [t.id for t in page] == [txs[4].id] and not more
+    page, _ = await store.page_transactions(
+        ListQuery(sort="id", filters=(Filter("state", "eq", "Ended"),))
+    )
+    assert page == [ended]
+
+
+async def test_stations_and_tokens_page_by_key_and_delete(store: AnyStore) -> None:
+    for i in range(7):
+        registration = Registration.ACCEPTED if i % 2 else Registration.PENDING
+        await store.save_station(Station(f"CS{i}", registration=registration))
+        await store.save_token(IdToken(f"TAG{i}", blocked=i == 3))
+    query = ListQuery(sort="id", limit=3)
+    assert [s.id for s in await all_pages(store.page_stations, query, lambda s: s.id)] == [
+        f"CS{i}" for i in range(7)
+    ]
+    pending, _ = await store.page_stations(
+        ListQuery(sort="id", descending=True, filters=(Filter("registration", "eq", "Pending"),))
+    )
+    assert [s.id for s in pending] == ["CS6", "CS4", "CS2", "CS0"]
+    blocked, _ = await store.page_tokens(
+        ListQuery(sort="value", filters=(Filter("blocked", "eq", True),))
+    )
+    assert [t.value for t in blocked] == ["TAG3"]
+
+    assert await store.delete_station("CS1") and not await store.delete_station("CS1")
+    assert await store.get_station("CS1") is None
+    assert await store.delete_token("TAG1") and not await store.delete_token("TAG1")
+    assert await store.get_token("TAG1") is None
+    page, _ = await store.page_tokens(ListQuery(sort="value"))
+    assert "TAG1" not in [t.value for t in page]
+
+
+async def test_api_tokens(store: AnyStore) -> None:
+    token = ApiToken("ci", Role.OPERATOR, "ab" * 32, at(0))
+    stored = await store.save_api_token(token)
+    assert stored.id is not None and replace(stored, id=None) == token
+    with pytest.raises(IntegrityError):
+        await store.save_api_token(replace(token, name="again"))
+    assert await store.find_api_token("ab" * 32) == stored
+    assert await store.find_api_token("cd" * 32) is None
+    assert await store.revoke_api_token(stored.id)
+    assert not await store.revoke_api_token(999)
+    assert await store.list_api_tokens() == [replace(stored, revoked=True)]

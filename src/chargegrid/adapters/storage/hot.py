@@ -17,8 +17,10 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from msgspec.structs import replace
 
 from chargegrid.domain.model import IdToken, Station, Transaction, TransactionState
 
@@ -28,11 +30,18 @@ _ENDED_PER_STATION = 16
 
 @dataclass
 class TtlCache(Generic[T]):
-    """A value (or the knowledge that there is none) per key, trusted for ``ttl_s`` seconds."""
+    """A value (or the knowledge that there is none) per key, trusted for ``ttl_s`` seconds.
+
+    A read from the database takes a while, and the key may be written meanwhile: ``version``
+    before the read and ``fill`` after it keep what was read only if nothing was ``put`` since,
+    so an older read never replaces a newer write.
+    """
 
     ttl_s: float
     clock: Callable[[], float] = time.monotonic
     _items: dict[str, tuple[float, T | None]] = field(default_factory=dict)
+    _writes: int = 0
+    _written: dict[str, int] = field(default_factory=dict)
 
     def get(self, key: str) -> tuple[bool, T | None]:
         """``(True, value)`` when the copy is fresh, ``(False, None)`` when it must be read."""
@@ -42,7 +51,22 @@ class TtlCache(Generic[T]):
         return True, item[1]
 
     def put(self, key: str, value: T | None) -> None:
+        """What was just written: replaces any copy."""
+        self._writes += 1
+        self._written[key] = self._writes
         self._items[key] = (self.clock(), value)
+
+    def version(self, key: str) -> int:
+        return self._written.get(key, 0)
+
+    def fill(self, key: str, value: T | None, version: int) -> T | None:
+        """What a read found, kept unless ``key`` was written after ``version`` was taken;
+        returns the current value either way."""
+        if self._written.get(key, 0) == version:
+            self._items[key] = (self.clock(), value)
+            return value
+        item = self._items.get(key)
+        return None if item is None else item[1]
 
 
 class HotState:

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from sqlalchemy import (
     Executable,
     Insert,
@@ -38,8 +41,10 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -57,9 +62,11 @@ from chargegrid.adapters.storage.writer import (
     AsyncExecutor,
     Step,
     ThreadExecutor,
+    Write,
     Writer,
     WriterStats,
 )
+from chargegrid.domain.access import ApiToken, Role
 from chargegrid.domain.model import (
     ConfigValue,
     IdToken,
@@ -73,7 +80,12 @@ from chargegrid.domain.model import (
     Transaction,
     TransactionState,
 )
-from chargegrid.service.ports import CommandRecord, DataTransferRecord, NewTransaction
+from chargegrid.service.ports import (
+    CommandRecord,
+    DataTransferRecord,
+    ListQuery,
+    NewTransaction,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
@@ -96,17 +108,30 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
     sync_writer = make_sync_engine(url, writer=True) if sqlite else None
     sync_reader = make_sync_engine(url) if sqlite else None
     try:
-        async with reader.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        if sync_reader is not None:
+            # Probed through the synchronous driver: aiosqlite, when its connect fails, leaves
+            # a close queued on its thread that reports to the event loop after it may be gone.
+            await asyncio.to_thread(_probe, sync_reader)
+        else:
+            async with reader.connect() as conn:
+                await conn.execute(text("SELECT 1"))
     except (sa_exc.SQLAlchemyError, OSError) as exc:
         await reader.dispose()
         await writer.dispose()
+        for engine in (sync_reader, sync_writer):
+            if engine is not None:
+                engine.dispose()
         raise StorageError(f"cannot open the database: {exc}") from exc
     store = SqlStore(
         reader, writer, batch_max=batch_max, sync_writer=sync_writer, sync_reader=sync_reader
     )
     await store._load()
     return store
+
+
+def _probe(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 class SqlStore:
@@ -173,40 +198,72 @@ class SqlStore:
         self._insert_transfer = insert(tables.data_transfers)
         self._insert_command = insert(tables.commands)
         self._insert_tx = insert(tables.transactions)
+        self._delete_station = delete(tables.stations).where(
+            tables.stations.c.id == bindparam("w_id")
+        )
+        self._delete_token = delete(tables.id_tokens).where(
+            tables.id_tokens.c.value == bindparam("w_value")
+        )
+        self._insert_api_token = insert(tables.api_tokens)
+        self._revoke_api_token = (
+            update(tables.api_tokens)
+            .where(tables.api_tokens.c.id == bindparam("w_id"))
+            .values(revoked=bindparam("w_revoked"))  # the writer's plans bind every value
+        )
         self._update_tx_statements: dict[tuple[str, ...], Update] = {}
         self._hot = HotState()
-        self._tx_ids_next = 0
-        self._tx_ids: list[int] = []  # allocated, not yet used, ascending
-        self._tx_id_lock = asyncio.Lock()
+        self._shared_ids = dialect == "postgresql"
+        self._tx_ids_next = 1  # SQLite: the next id
+        self._tx_ids: deque[int] = deque()  # PostgreSQL: allocated, not yet used, ascending
+        self._refilling: asyncio.Task[None] | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done.set_result(None)  # awaiting it does not suspend
 
     async def _load(self) -> None:
         """Read what the hot path keeps in memory (see :mod:`.hot`)."""
         c = tables.transactions.c
         active = await self._all(select(tables.transactions).where(c.state == _ACTIVE))
         self._hot.load([rows.to_transaction(r) for r in active])
+        if not self._shared_ids:
+            top = await self._all(select(func.max(c.id)))
+            self._tx_ids_next = int(top[0][0] or 0) + 1
 
     async def _next_transaction_id(self) -> int:
         """Transaction ids are allocated here, not by the INSERT, so that starting a
-        transaction is a plain write the writer can merge with others. PostgreSQL hands out
-        blocks from the table's sequence (safe with several nodes); SQLite has one writer."""
-        async with self._tx_id_lock:
-            if not self._tx_ids:
-                self._tx_ids = await self._allocate_ids(_ID_BLOCK)
-            return self._tx_ids.pop(0)
+        transaction is a plain write the writer can merge with others.
 
-    async def _allocate_ids(self, count: int) -> list[int]:
-        if self._writer_engine.dialect.name == "postgresql":
-            query = text(
-                "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) "
-                "FROM generate_series(1, :n)"
-            ).bindparams(n=count)
-            return sorted(int(r[0]) for r in await self._all(query))
-        top = await self._all(select(func.max(tables.transactions.c.id)))
-        start = int(top[0][0] or 0) + 1
-        if self._tx_ids_next > start:
-            start = self._tx_ids_next
-        self._tx_ids_next = start + count
-        return list(range(start, start + count))
+        SQLite has one chargegrid node, this one: ids count up from the largest stored at start.
+        PostgreSQL may have several nodes: each takes blocks from the table's sequence, the next
+        block fetched in the background while a quarter of the current one is left, so a start
+        seldom waits for it.
+        """
+        if not self._shared_ids:
+            tx_id = self._tx_ids_next
+            self._tx_ids_next += 1
+            return tx_id
+        if len(self._tx_ids) < _ID_BLOCK // 4:
+            self._refill_ids()
+        while not self._tx_ids:
+            await asyncio.shield(self._refill_ids())
+        return self._tx_ids.popleft()
+
+    def _refill_ids(self) -> asyncio.Task[None]:
+        """The task fetching the next block of ids, started if none is under way."""
+        if self._refilling is None:
+            self._refilling = asyncio.get_running_loop().create_task(self._fetch_ids())
+            # A failed prefetch is retried by the next start, which sees the error.
+            self._refilling.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return self._refilling
+
+    async def _fetch_ids(self) -> None:
+        query = text(
+            "SELECT nextval(pg_get_serial_sequence('transactions', 'id')) "
+            "FROM generate_series(1, :n)"
+        ).bindparams(n=_ID_BLOCK)
+        try:
+            self._tx_ids.extend(sorted(int(r[0]) for r in await self._all(query)))
+        finally:
+            self._refilling = None
 
     @property
     def stats(self) -> WriterStats:
@@ -232,25 +289,42 @@ class SqlStore:
                 )
                 read_thread.shutdown(wait=True)
 
+    # -- units of work
+
+    def write_unit(self) -> WriteUnit:
+        """A unit of work: writes made where it is active are queued, not awaited (see
+        :class:`WriteUnit`)."""
+        return WriteUnit()
+
+    def _write(self, *steps: Step) -> Awaitable[None]:
+        unit = _UNIT.get()
+        if unit is None:
+            return self._writer.execute(*steps)
+        write = self._writer.submit(*steps)
+        if write is not None:
+            unit.writes.append(write)
+        return self._done
+
     # -- stations
 
     async def get_station(self, station_id: str) -> Station | None:
         fresh, station = self._hot.stations.get(station_id)
         if not fresh:
+            version = self._hot.stations.version(station_id)
             query = select(tables.stations).where(tables.stations.c.id == station_id)
             row = await self._one(query)
-            station = None if row is None else rows.to_station(row)
-            self._hot.stations.put(station_id, station)
-        return None if station is None else dataclasses.replace(station)
+            found = None if row is None else rows.to_station(row)
+            station = self._hot.stations.fill(station_id, found, version)
+        return None if station is None else msgspec.structs.replace(station)
 
     async def save_station(self, station: Station) -> None:
-        await self._writer.execute(Step(self._save_station, [rows.station_values(station)]))
-        self._hot.stations.put(station.id, dataclasses.replace(station))
+        await self._write(Step(self._save_station, [rows.station_values(station)]))
+        self._hot.stations.put(station.id, msgspec.structs.replace(station))
 
     async def touch_station(self, station_id: str, at: datetime, *, online: bool) -> None:
         """Set last-seen and online; a station without a row is left alone."""
         row = {"w_id": station_id, "w_at": at, "w_on": online}
-        await self._writer.execute(Step(self._touch, [row]))
+        await self._write(Step(self._touch, [row]))
         fresh, station = self._hot.stations.get(station_id)
         if fresh and station is not None:
             station.last_seen, station.online = at.astimezone(UTC), online
@@ -265,9 +339,7 @@ class SqlStore:
 
     async def record_status(self, change: StatusChange) -> None:
         values = rows.status_values(change)
-        await self._writer.execute(
-            Step(self._insert_status, [values]), Step(self._upsert_status, [values])
-        )
+        await self._write(Step(self._insert_status, [values]), Step(self._upsert_status, [values]))
 
     async def connector_statuses(self, station_id: str) -> Sequence[StatusChange]:
         c = tables.connector_status.c
@@ -293,16 +365,17 @@ class SqlStore:
     async def get_token(self, value: str) -> IdToken | None:
         fresh, token = self._hot.tokens.get(value)
         if not fresh:
+            version = self._hot.tokens.version(value)
             query = select(tables.id_tokens).where(tables.id_tokens.c.value == value)
             row = await self._one(query)
-            token = None if row is None else rows.to_token(row)
-            self._hot.tokens.put(value, token)
+            found = None if row is None else rows.to_token(row)
+            token = self._hot.tokens.fill(value, found, version)
         return token
 
     async def save_token(self, token: IdToken) -> None:
-        await self._writer.execute(Step(self._save_token, [rows.token_values(token)]))
+        await self._write(Step(self._save_token, [rows.token_values(token)]))
         expires = token.expires_at.astimezone(UTC) if token.expires_at else None
-        self._hot.tokens.put(token.value, dataclasses.replace(token, expires_at=expires))
+        self._hot.tokens.put(token.value, msgspec.structs.replace(token, expires_at=expires))
 
     async def local_list_version(self, station_id: str) -> int:
         query = select(tables.local_lists.c.version).where(
@@ -322,7 +395,7 @@ class SqlStore:
             if e.status is None and not full
         ]
 
-        await self._writer.execute(
+        await self._write(
             Step(self._save_list_version, [{"station_id": station_id, "version": version}]),
             Step(self._clear_list, [{"w_station": station_id}] if full else []),
             Step(self._remove_entry, removed),
@@ -342,7 +415,7 @@ class SqlStore:
         tx_id = await self._next_transaction_id()
         station_tx_id = new.station_tx_id if new.station_tx_id is not None else str(tx_id)
         values = rows.new_transaction_values(new) | {"id": tx_id, "station_tx_id": station_tx_id}
-        await self._writer.execute(Step(self._insert_tx, [values]))
+        await self._write(Step(self._insert_tx, [values]))
         tx = Transaction(
             id=tx_id,
             station_id=new.station_id,
@@ -356,7 +429,7 @@ class SqlStore:
             charging_state=new.charging_state,
         )
         self._hot.remember(tx)
-        return dataclasses.replace(tx)
+        return msgspec.structs.replace(tx)
 
     async def get_transaction(self, transaction_id: int) -> Transaction | None:
         tx = self._hot.transaction(transaction_id)
@@ -400,7 +473,7 @@ class SqlStore:
         changed = tuple(k for k in new if new[k] != old[k])
         if changed:
             row = {f"w_{k}": new[k] for k in changed} | {"w_id": tx.id}
-            await self._writer.execute(Step(self._update_tx(changed), [row]))
+            await self._write(Step(self._update_tx(changed), [row]))
         self._hot.remember(tx)
 
     def _update_tx(self, columns: tuple[str, ...]) -> Update:
@@ -436,7 +509,7 @@ class SqlStore:
         readings: Sequence[MeterReading],
     ) -> None:
         values = rows.meter_rows(station_id, transaction_id, evse_id, connector_id, readings)
-        await self._writer.execute(Step(self._insert_meter, values))
+        await self._write(Step(self._insert_meter, values))
 
     async def meter_values(self, transaction_id: int) -> Sequence[MeterReading]:
         c = tables.meter_values.c
@@ -450,7 +523,7 @@ class SqlStore:
     # -- reservations
 
     async def save_reservation(self, reservation: Reservation) -> None:
-        await self._writer.execute(Step(self._save_reservation, [_fields(reservation)]))
+        await self._write(Step(self._save_reservation, [_fields(reservation)]))
 
     async def get_reservation(self, reservation_id: int) -> Reservation | None:
         r = tables.reservations
@@ -461,13 +534,13 @@ class SqlStore:
 
     async def record_boot(self, station_id: str, reason: str | None, at: datetime) -> None:
         row = {"station_id": station_id, "reason": reason, "timestamp": at}
-        await self._writer.execute(Step(self._insert_boot, [row]))
+        await self._write(Step(self._insert_boot, [row]))
 
     async def record_security_event(self, event: SecurityEvent) -> None:
-        await self._writer.execute(Step(self._insert_event, [_fields(event)]))
+        await self._write(Step(self._insert_event, [_fields(event)]))
 
     async def record_report(self, report: StationReport) -> None:
-        await self._writer.execute(Step(self._insert_report, [_fields(report)]))
+        await self._write(Step(self._insert_report, [_fields(report)]))
 
     async def save_config(self, station_id: str, values: Sequence[ConfigValue]) -> None:
         """Upsert each setting by station/component/EVSE/connector/variable/instance/attribute.
@@ -475,7 +548,7 @@ class SqlStore:
         ``station_id`` is authoritative: it replaces the one in each value.
         """
         config = [rows.config_values(v) | {"station_id": station_id} for v in values]
-        await self._writer.execute(Step(self._save_config, config))
+        await self._write(Step(self._save_config, config))
 
     async def config(self, station_id: str) -> Sequence[ConfigValue]:
         c = tables.config_values.c
@@ -487,10 +560,10 @@ class SqlStore:
         return [rows.to_config(r) for r in await self._all(query)]
 
     async def record_data_transfer(self, record: DataTransferRecord) -> None:
-        await self._writer.execute(Step(self._insert_transfer, [_fields(record)]))
+        await self._write(Step(self._insert_transfer, [_fields(record)]))
 
     async def record_command(self, record: CommandRecord) -> None:
-        await self._writer.execute(Step(self._insert_command, [rows.command_values(record)]))
+        await self._write(Step(self._insert_command, [rows.command_values(record)]))
 
     async def commands(self, station_id: str, limit: int = 100) -> Sequence[CommandRecord]:
         c = tables.commands.c
@@ -501,6 +574,105 @@ class SqlStore:
             .limit(limit)
         )
         return [rows.to_command(r) for r in await self._all(query)]
+
+    # -- operator lists and deletions
+
+    async def page_stations(self, query: ListQuery) -> tuple[Sequence[Station], bool]:
+        found, more = await self._page(_STATION_PAGES, query)
+        return [rows.to_station(r) for r in found], more
+
+    async def page_tokens(self, query: ListQuery) -> tuple[Sequence[IdToken], bool]:
+        found, more = await self._page(_TOKEN_PAGES, query)
+        return [rows.to_token(r) for r in found], more
+
+    async def page_transactions(self, query: ListQuery) -> tuple[Sequence[Transaction], bool]:
+        found, more = await self._page(_TRANSACTION_PAGES, query)
+        listed = []
+        for row in found:  # an active transaction's kept copy is the current one
+            tx = self._hot.transaction(row.id) if row.state == _ACTIVE else None
+            listed.append(tx or rows.to_transaction(row))
+        return listed, more
+
+    async def _page(self, spec: _PageSpec, query: ListQuery) -> tuple[Sequence[Row[Any]], bool]:
+        sort = spec.columns[query.sort]
+        key = spec.key
+        statement = select(spec.table)
+        for f in query.filters:
+            column = spec.columns[f.field]
+            if f.op == "eq":
+                statement = statement.where(
+                    column.is_(None) if f.value is None else column == f.value
+                )
+            elif f.op == "ge":
+                statement = statement.where(column >= f.value)
+            elif f.op == "lt":
+                statement = statement.where(column < f.value)
+            else:
+                raise ValueError(f"unknown filter operator {f.op!r}")
+        if query.after is not None:
+            value, last = query.after
+            if sort is key:
+                after = key < last if query.descending else key > last
+            else:
+                pair, bound = tuple_(sort, key), tuple_(literal(value, sort.type), last)
+                after = pair < bound if query.descending else pair > bound
+            statement = statement.where(after)
+        if sort is not key:
+            statement = statement.where(sort.is_not(None))
+        order = [sort.desc(), key.desc()] if query.descending else [sort, key]
+        if sort is key:
+            order = order[:1]
+        found = await self._all(statement.order_by(*order).limit(query.limit + 1))
+        return found[: query.limit], len(found) > query.limit
+
+    async def delete_station(self, station_id: str) -> bool:
+        """Forget the station (its history tables keep what it sent); False if unknown."""
+        if await self.get_station(station_id) is None:
+            return False
+        await self._write(Step(self._delete_station, [{"w_id": station_id}]))
+        self._hot.stations.put(station_id, None)
+        return True
+
+    async def delete_token(self, value: str) -> bool:
+        if await self.get_token(value) is None:
+            return False
+        await self._write(Step(self._delete_token, [{"w_value": value}]))
+        self._hot.tokens.put(value, None)
+        return True
+
+    # -- API tokens
+
+    async def save_api_token(self, token: ApiToken) -> ApiToken:
+        """Store a new token; returns it with its id."""
+        row = {
+            "name": token.name,
+            "role": token.role.value,
+            "token_sha256": token.token_sha256,
+            "created_at": token.created_at,
+            "revoked": token.revoked,
+        }
+        await self._write(Step(self._insert_api_token, [row]))
+        found = await self.find_api_token(token.token_sha256)
+        if found is None:  # pragma: no cover - it was just committed
+            raise StorageError("the new API token was not stored")
+        return found
+
+    async def find_api_token(self, token_sha256: str) -> ApiToken | None:
+        t = tables.api_tokens
+        row = await self._one(select(t).where(t.c.token_sha256 == token_sha256))
+        return None if row is None else _to_api_token(row)
+
+    async def list_api_tokens(self) -> Sequence[ApiToken]:
+        t = tables.api_tokens
+        return [_to_api_token(r) for r in await self._all(select(t).order_by(t.c.id))]
+
+    async def revoke_api_token(self, token_id: int) -> bool:
+        t = tables.api_tokens
+        row = await self._one(select(t.c.id).where(t.c.id == token_id))
+        if row is None:
+            return False
+        await self._write(Step(self._revoke_api_token, [{"w_id": token_id, "w_revoked": True}]))
+        return True
 
     # -- readers beyond the Store port (dashboard, tests), newest first in arrival order
 
@@ -543,6 +715,10 @@ class SqlStore:
     async def _all(self, query: Executable) -> Sequence[Row[Any]]:
         if self._closed:
             raise StorageError("the store is closed")
+        if asyncio.current_task() is None:
+            # Run eagerly, outside a task (service.ocpp.eager): asyncpg's timeouts need one,
+            # and yielding once makes the runner hand the rest to a task.
+            await asyncio.sleep(0)
         self._reads += 1
         self._no_reads.clear()
         try:
@@ -559,6 +735,97 @@ class SqlStore:
                 self._no_reads.set()
 
 
+@dataclasses.dataclass(frozen=True)
+class _PageSpec:
+    """A list the operator interfaces page through: the fields it sorts and filters by."""
+
+    table: Table
+    key: ColumnElement[Any]
+    columns: dict[str, ColumnElement[Any]]
+
+
+def _page_spec(table: Table, key: str, fields: dict[str, str]) -> _PageSpec:
+    return _PageSpec(table, table.c[key], {name: table.c[col] for name, col in fields.items()})
+
+
+_STATION_PAGES = _page_spec(
+    tables.stations,
+    "id",
+    {
+        f: f
+        for f in ("id", "registration", "online", "ocpp_version", "vendor", "model", "last_seen")
+    },
+)
+_TOKEN_PAGES = _page_spec(
+    tables.id_tokens,
+    "value",
+    {
+        "value": "value",
+        "kind": "kind",
+        "group": "token_group",
+        "blocked": "blocked",
+        "owner": "owner",
+    },
+)
+_TRANSACTION_PAGES = _page_spec(
+    tables.transactions,
+    "id",
+    {
+        f: f
+        for f in ("id", "station_id", "id_token", "state", "started_at", "stopped_at", "evse_id")
+    },
+)
+
+
+def _to_api_token(row: Row[Any]) -> ApiToken:
+    return ApiToken(
+        name=row.name,
+        role=Role(row.role),
+        token_sha256=row.token_sha256,
+        created_at=row.created_at,
+        revoked=row.revoked,
+        id=row.id,
+    )
+
+
+class WriteUnit:
+    """The writes of one piece of work (one message from a station), committed with everyone
+    else's by the group commit, and one callback once the last of them is committed.
+
+    While active (:meth:`activate`, in the context the work runs in), the store's write methods
+    queue their writes and return at once instead of waiting for the commit: the work runs to its
+    end without suspending, and its result is released by :meth:`when_committed`. Reads see the
+    in-memory state at once and the database only after the commit.
+    """
+
+    __slots__ = ("writes",)
+
+    def __init__(self) -> None:
+        self.writes: list[Write] = []
+
+    def activate(self) -> None:
+        """Make this the unit of the current context (call it inside ``Context.run``)."""
+        _UNIT.set(self)
+
+    def when_committed(self, callback: Callable[[BaseException | None], None]) -> None:
+        """Call ``callback(error)`` once every write is settled: None if all were committed,
+        else the first write's error. At once if there were no writes."""
+        writes = self.writes
+        if not writes:
+            callback(None)
+            return
+
+        def settled() -> None:
+            callback(next((w.error for w in writes if w.error is not None), None))
+
+        last = writes[-1]  # writes settle in order: when the last has, all have
+        if last.settled:
+            settled()
+        else:
+            last.on_settled = settled
+
+
+_UNIT: ContextVar[WriteUnit | None] = ContextVar("chargegrid_write_unit", default=None)
 _ACTIVE = TransactionState.ACTIVE.value
 _ID_BLOCK = 100
 _CONFIG_KEY = [  # the columns of uq_config_values_key
@@ -585,9 +852,9 @@ def _upsert(dialect: str, table: Table, key: list[str], *, unless_newer: bool = 
     return upsert
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    """The fields of a flat dataclass whose names are its table's columns."""
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+def _fields(obj: msgspec.Struct) -> dict[str, Any]:
+    """The fields of a flat record whose names are its table's columns."""
+    return msgspec.structs.asdict(obj)
 
 
 def _arrivals(table: Table, station_id: str, limit: int) -> Select[Any]:

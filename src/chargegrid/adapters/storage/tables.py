@@ -339,3 +339,16 @@ commands = Table(
     Column("answered_at", UtcDateTime),
     Index(None, "station_id", "sent_at"),
 )
+
+# Bearer tokens of the REST API: only a SHA-256 of each is kept (they are random, 256 bits).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_sha256", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    UniqueConstraint("token_sha256"),
+)

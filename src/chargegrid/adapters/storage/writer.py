@@ -3,7 +3,9 @@
 Callers hand the :class:`Writer` *steps*: statements, each with its parameter rows. The writer
 task takes everything queued so far (at most ``batch_max`` writes), runs it in one transaction
 through its :class:`Executor`, commits, and only then resolves each caller's future, so an awaited
-write is a committed write.
+write is a committed write. :meth:`Writer.submit` queues a write without a future: the write calls
+its ``on_settled`` once committed or failed (what a :class:`~.store.WriteUnit` uses to answer a
+station with neither a task nor a future per message).
 While a commit is in flight, new writes queue up and form the next batch: the busier the store,
 the more writes per commit.
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,6 +56,10 @@ class Step:
     rows: Sequence[Mapping[str, Any]]
 
 
+#: Upper bounds of the batch-size buckets of :class:`WriterStats`.
+BATCH_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 @dataclass(slots=True)
 class WriterStats:
     """Counters for tests and metrics: ``writes / commits`` is the group-commit factor."""
@@ -61,16 +69,24 @@ class WriterStats:
     batches: int = 0
     retried_batches: int = 0  # batches that failed and were re-run write by write
     failed_writes: int = 0
+    # writes per batch: counts per bucket of BATCH_BOUNDS (and one above), and their sum
+    batch_sizes: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BOUNDS) + 1))
+    queue_depth: int = 0  # writes waiting, not yet in a batch (as of the last change)
 
 
-@dataclass(slots=True)
-class _Write:
-    work: tuple[Step, ...]
-    future: asyncio.Future[None]
-    shape: tuple[int, ...] = field(init=False)  # writes of the same shape merge
+class Write:
+    """A queued write. Awaited through its ``future``, or (``submit``) settled by setting
+    ``error`` and calling ``on_settled``, without a future or a task in between."""
 
-    def __post_init__(self) -> None:
-        work = self.work
+    __slots__ = ("error", "future", "on_settled", "settled", "shape", "work")
+
+    def __init__(self, work: tuple[Step, ...], future: asyncio.Future[None] | None) -> None:
+        self.work = work
+        self.future = future
+        self.error: BaseException | None = None
+        self.settled = False
+        self.on_settled: Callable[[], None] | None = None
+        # writes of the same shape merge
         self.shape = (
             (id(work[0].statement),) if len(work) == 1 else tuple([id(s.statement) for s in work])
         )
@@ -178,20 +194,36 @@ class Writer:
             raise ValueError("batch_max must be at least 1")
         self._executor = executor
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        # A deque and a wake-up future rather than an asyncio.Queue: a put costs a third.
+        self._queue: deque[Write] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="store-writer")
+        self._event_loop = asyncio.get_running_loop()  # get_running_loop() calls getpid()
+        self._task = self._event_loop.create_task(self._loop(), name="store-writer")
         self.stats = WriterStats()
 
     async def execute(self, *steps: Step) -> None:
         """Run the steps in a transaction shared with other writes; return once committed."""
         await self._submit(tuple(s for s in steps if s.rows))
 
+    def submit(self, *steps: Step) -> Write | None:
+        """Queue the steps without waiting: the write's ``on_settled`` is called once it is
+        committed (``error`` None) or has failed. None if there was nothing to write."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        work = tuple(s for s in steps if s.rows)
+        if not work:
+            return None
+        write = Write(work, None)
+        self._queue.append(write)
+        self._wake()
+        return write
+
     async def close(self) -> None:
         """Finish every write queued so far, then stop. Later writes raise StorageError."""
         if not self._closed:
             self._closed = True
-            self._queue.put_nowait(None)  # the stop sign
+            self._wake()
         await self._task
 
     async def _submit(self, work: tuple[Step, ...]) -> None:
@@ -199,43 +231,49 @@ class Writer:
             raise StorageError("the store is closed")
         if not work:
             return
-        write = _Write(work, asyncio.get_running_loop().create_future())
-        self._queue.put_nowait(write)
+        future: asyncio.Future[None] = self._event_loop.create_future()
+        self._queue.append(Write(work, future))
+        self._wake()
         try:
-            await write.future
+            await future
         except sa_exc.IntegrityError as exc:
             raise IntegrityError(_describe(exc)) from exc
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             raise StorageError(_describe(exc)) from exc
 
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
     async def _loop(self) -> None:
-        batch: list[_Write] = []
+        queue = self._queue
+        batch: list[Write] = []
         try:
             while True:
-                first = await self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self._batch_max and not self._queue.empty():
-                    item = self._queue.get_nowait()
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
+                if not queue:
+                    if self._closed:
+                        return
+                    self._wakeup = self._event_loop.create_future()
+                    await self._wakeup
+                    continue
+                take = min(len(queue), self._batch_max)
+                batch = [queue.popleft() for _ in range(take)]
                 await self._write_batch(batch)
                 batch = []
-                if stop:
-                    return
         finally:
             await self._executor.close()
             # Only reached with writes pending if the task itself was cancelled or crashed.
-            pending = batch + [w for w in _drain(self._queue) if w is not None]
-            for write in pending:
+            for write in batch + list(queue):
                 _settle(write, exception=StorageError("the store writer stopped"))
+            queue.clear()
 
-    async def _write_batch(self, batch: list[_Write]) -> None:
+    async def _write_batch(self, batch: list[Write]) -> None:
         self.stats.batches += 1
+        self.stats.batch_sizes[bisect_left(BATCH_BOUNDS, len(batch))] += 1
+        self.stats.queue_depth = len(self._queue)
         try:
             await self._transaction(batch)
         except Exception as exc:
@@ -255,7 +293,7 @@ class Writer:
             for write in batch:
                 self._succeed(write)
 
-    async def _transaction(self, batch: list[_Write]) -> None:
+    async def _transaction(self, batch: list[Write]) -> None:
         runs = [
             [
                 (step.statement, [row for w in run for row in w.work[i].rows])
@@ -266,11 +304,11 @@ class Writer:
         await self._executor.transaction(runs)
         self.stats.commits += 1
 
-    def _succeed(self, write: _Write) -> None:
+    def _succeed(self, write: Write) -> None:
         self.stats.writes += 1
         _settle(write)
 
-    def _fail(self, write: _Write, exc: Exception) -> None:
+    def _fail(self, write: Write, exc: Exception) -> None:
         log.warning("store.write_failed", error=repr(exc))
         self.stats.writes += 1
         self.stats.failed_writes += 1
@@ -310,9 +348,9 @@ class _Plan:
             raise StorageError(f"cannot store {exc}") from exc
 
 
-def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
+def _runs(batch: list[Write]) -> Iterator[list[Write]]:
     """Split a batch into runs of consecutive writes that can be merged."""
-    run: list[_Write] = []
+    run: list[Write] = []
     for write in batch:
         if run and write.shape != run[-1].shape:
             yield run
@@ -322,18 +360,31 @@ def _runs(batch: list[_Write]) -> Iterator[list[_Write]]:
         yield run
 
 
-def _settle(write: _Write, *, exception: BaseException | None = None) -> None:
-    if write.future.done():  # the caller was cancelled; the write happened anyway
+def _settle(write: Write, *, exception: BaseException | None = None) -> None:
+    write.settled = True
+    future = write.future
+    if future is None:
+        write.error = _translate(exception) if exception is not None else None
+        on_settled, write.on_settled = write.on_settled, None  # it may refer to the write
+        if on_settled is not None:
+            on_settled()
+        return
+    if future.done():  # the caller was cancelled; the write happened anyway
         return
     if exception is not None:
-        write.future.set_exception(exception)
+        future.set_exception(exception)
     else:
-        write.future.set_result(None)
+        future.set_result(None)
 
 
-def _drain(queue: asyncio.Queue[_Write | None]) -> Iterator[_Write | None]:
-    while not queue.empty():
-        yield queue.get_nowait()
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, sa_exc.IntegrityError):
+        return IntegrityError(_describe(exc))
+    if isinstance(exc, sa_exc.SQLAlchemyError | OSError):
+        return StorageError(_describe(exc))
+    return exc
 
 
 def _describe(exc: sa_exc.SQLAlchemyError | OSError) -> str:

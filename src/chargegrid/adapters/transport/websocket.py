@@ -6,8 +6,8 @@ CSMS picks one it speaks or refuses the handshake. Security profile 1 adds HTTP 
 authentication with the station id as user name; profile 2/3 add TLS (pass an ``ssl`` context).
 
 Each connection owns one :class:`~chargegrid.protocols.ocppj.session.RpcSession`; this module feeds
-it frames with the loop's clock, runs a task per delivered CALL, writes what the session wants sent
-and arms a timer for the session's next deadline.
+it frames with the loop's clock, hands each delivered CALL to the service with a callback that
+answers it, writes what the session wants sent and arms a timer for the session's next deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ import msgspec
 import picows
 import structlog
 
+from chargegrid.adapters.transport.stats import ServerStats
 from chargegrid.protocols.ocppj.dialect import Dialect
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.session import (
@@ -59,7 +61,19 @@ class ConnectionHooks(Protocol):
 
     async def disconnected(self, ctx: StationContext) -> None: ...
 
-    async def handle(self, ctx: StationContext, action: str, request: Any) -> msgspec.Struct: ...
+    def serve(
+        self,
+        ctx: StationContext,
+        action: str,
+        request: Any,
+        respond: Callable[[msgspec.Struct | None, BaseException | None], None],
+    ) -> None:
+        """Handle a CALL; call ``respond`` with the response or the error, now or later."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait for the CALLs being handled to be answered (at shutdown)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class StationConnection(picows.WSListener):
         self._timer: asyncio.TimerHandle | None = None
         self._fragments: list[bytes] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pumping = False
+        self._pump_again = False
         self.closed = asyncio.Event()
 
     # --- picows callbacks -------------------------------------------------------------------
@@ -135,8 +151,21 @@ class StationConnection(picows.WSListener):
     # --- the session's output ---------------------------------------------------------------
 
     def _pump(self) -> None:
-        self._dispatch(self.session.events())
-        self._flush()
+        # A CALL is often answered while its event is dispatched, which delivers the next queued
+        # CALL, and so on: loop here instead of recursing once per queued CALL.
+        if self._pumping:
+            self._pump_again = True
+            return
+        self._pumping = True
+        try:
+            while True:
+                self._pump_again = False
+                self._dispatch(self.session.events())
+                self._flush()
+                if not self._pump_again:
+                    return
+        finally:
+            self._pumping = False
 
     def _flush(self) -> None:
         transport = self.transport
@@ -162,7 +191,7 @@ class StationConnection(picows.WSListener):
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, CallReceived):
-                self._spawn(self._serve(event))
+                self._serve(event)
             elif isinstance(event, CallAnswered):
                 self._resolve(event.handle, event, None)
                 self._log_repairs(event.action, event.repairs)
@@ -172,6 +201,7 @@ class StationConnection(picows.WSListener):
                 )
                 self._resolve(event.handle, None, failure)
             elif isinstance(event, InputRejected):
+                self.server.stats.rejected[event.code] += 1
                 self.log.warning(
                     "input rejected",
                     code=event.code,
@@ -212,23 +242,33 @@ class StationConnection(picows.WSListener):
                 found=repair.found,
             )
 
-    async def _serve(self, event: CallReceived) -> None:
+    def _serve(self, event: CallReceived) -> None:
         self._log_repairs(event.action, event.repairs)
-        try:
-            response = await self.server.hooks.handle(self.ctx, event.action, event.request)
-        except OcppError as exc:
-            self.log.warning(
-                "call refused", action=event.action, code=exc.kind.value, reason=exc.description
-            )
-            self.session.reply_error(event.unique_id, exc)
-        except Exception as exc:  # every handler fault is answered, never a dropped connection
-            self.log.exception("handler failed", action=event.action)
-            self.session.reply_error(
-                event.unique_id, OcppError(ErrorKind.INTERNAL, type(exc).__name__)
-            )
-        else:
-            self.session.reply(event.unique_id, response)
-        self._pump()
+        unique_id, action = event.unique_id, event.action
+        received = self._loop.time()
+        stats = self.server.stats
+
+        def respond(response: msgspec.Struct | None, error: BaseException | None) -> None:
+            if self.closed.is_set():
+                return  # the station is gone; it will resend what it did not see answered
+            elapsed = self._loop.time() - received
+            if error is None and response is not None:
+                stats.answered(action, "ok", elapsed)
+                self.session.reply(unique_id, response)
+            elif isinstance(error, OcppError):
+                self.log.warning(
+                    "call refused", action=action, code=error.kind.value, reason=error.description
+                )
+                stats.answered(action, self.session.dialect.code(error.kind), elapsed)
+                self.session.reply_error(unique_id, error)
+            else:  # every handler fault is answered, never a dropped connection
+                self.log.error("handler failed", action=action, exc_info=error)
+                name = type(error).__name__ if error is not None else "no response"
+                stats.answered(action, self.session.dialect.code(ErrorKind.INTERNAL), elapsed)
+                self.session.reply_error(unique_id, OcppError(ErrorKind.INTERNAL, name))
+            self._pump()
+
+        self.server.hooks.serve(self.ctx, action, event.request, respond)
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = self._loop.create_task(coro)
@@ -275,6 +315,7 @@ class OcppServer:
         self._server: asyncio.Server | None = None
         self.connections: dict[str, StationConnection] = {}
         self.port = options.port
+        self.stats = ServerStats()
 
     async def start(self) -> None:
         opts = self.options
@@ -307,13 +348,31 @@ class OcppServer:
                 [asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=timeout
             )
         pending = [t for c in connections for t in c._tasks]
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
+        pending.append(asyncio.ensure_future(self.hooks.drain()))
+        await asyncio.wait(pending, timeout=timeout)
         if self._server is not None:
             await self._server.wait_closed()
 
     def get(self, station_id: str) -> StationConnection | None:
         return self.connections.get(station_id)
+
+    def versions(self) -> Counter[str]:
+        """Live connections by OCPP version."""
+        return Counter(conn.ocpp_version for conn in self.connections.values())
+
+    def connected(self, station_id: str) -> str | None:
+        """The OCPP version of the station's live connection, or None."""
+        conn = self.connections.get(station_id)
+        return None if conn is None else conn.ocpp_version
+
+    def disconnect(self, station_id: str, reason: str) -> bool:
+        """Close the station's connection (1008 policy violation); False if it has none."""
+        conn = self.connections.get(station_id)
+        if conn is None:
+            return False
+        conn.log.info("disconnected by the CSMS", reason=reason)
+        conn.close(picows.WSCloseCode.POLICY_VIOLATION, reason.encode()[:120])
+        return True
 
     # --- handshake --------------------------------------------------------------------------
 

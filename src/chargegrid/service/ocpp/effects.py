@@ -7,9 +7,10 @@ Rejected keeps its old list, reservation or setting, and so do we.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+from msgspec.structs import replace
 
 from chargegrid.domain.model import (
     AuthorizationStatus,

@@ -7,9 +7,12 @@ message to its version's handler and keeps stations' online state.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -22,6 +25,7 @@ from chargegrid.protocols.ocppj.validation import Deviation
 from chargegrid.service.central import CentralSystem
 from chargegrid.service.ocpp import v16, v201
 from chargegrid.service.ocpp.context import Router, StationContext
+from chargegrid.service.ocpp.eager import run_eagerly
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +55,12 @@ class OcppService:
         # clear password stays in memory.
         self._verified: dict[str, bytes] = {}
         self._failures: dict[str, list[float]] = {}  # station -> monotonic times of failures
+        self._tasks: set[asyncio.Task[None]] = set()  # handlers that suspended
+
+    async def drain(self) -> None:
+        """Wait for the handlers that suspended to end (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     async def load(self) -> None:
         """Read what the handshake needs into memory; call once at start-up."""
@@ -77,6 +87,13 @@ class OcppService:
         station.password_hash = hash_password(password) if password is not None else None
         await self.central.store.save_station(station)
         self._remember(station)
+
+    async def forget(self, station_id: str) -> None:
+        """The station was deleted: drop what the handshake kept of it."""
+        self._passwords.pop(station_id, None)
+        self._lenient.pop(station_id, None)
+        self._verified.pop(station_id, None)
+        self._failures.pop(station_id, None)
 
     async def set_lenient(self, station_id: str, deviations: frozenset[Deviation]) -> None:
         station = await self.central.station_or_new(station_id)
@@ -123,6 +140,27 @@ class OcppService:
         if ctx.registration is not None:
             await self.central.disconnected(ctx.station_id)
 
+    def serve(self, ctx: StationContext, action: str, request: Any, respond: Respond) -> None:
+        """Handle a CALL and call ``respond(response, None)`` once every write it made is
+        committed, or ``respond(None, error)``; never raises.
+
+        The handler runs at once, inside a unit of work of the store, so its writes are queued
+        rather than awaited and it usually ends without suspending: no task and no future per
+        message. A handler that does suspend (a read that misses the in-memory state) goes on in
+        a task. The answer waits for the commit either way: an acknowledged message is stored.
+        """
+        unit = self.central.store.write_unit()
+        context = contextvars.copy_context()
+        context.run(unit.activate)
+
+        def finish(response: msgspec.Struct | None, error: BaseException | None) -> None:
+            if error is not None:
+                respond(None, error)
+            else:
+                unit.when_committed(lambda failure: respond(response, failure))
+
+        run_eagerly(self.handle(ctx, action, request), context, finish, self._tasks)
+
     async def handle(self, ctx: StationContext, action: str, request: Any) -> msgspec.Struct:
         if not _served(ctx.registration, action):
             # The operator may have accepted it since; look again before refusing.
@@ -136,6 +174,7 @@ class OcppService:
         return await handler(ctx, request)
 
 
+Respond = Callable[[msgspec.Struct | None, BaseException | None], None]
 _DEVIATIONS = {d.value for d in Deviation}
 _MAX_FAILURES = 5
 _FAILURE_WINDOW_S = 60.0

@@ -4,12 +4,12 @@ each turning its request into central-system use cases."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import structlog
+from msgspec.structs import replace
 
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (

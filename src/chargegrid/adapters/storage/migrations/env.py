@@ -13,7 +13,8 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
-from chargegrid.adapters.storage.engine import make_engine
+from chargegrid.adapters.storage.engine import make_engine, make_sync_engine
+from chargegrid.adapters.storage.migrate import normalize_url
 from chargegrid.adapters.storage.tables import metadata
 
 
@@ -44,6 +45,17 @@ async def _run_online() -> None:
         await engine.dispose()
 
 
+def _run_online_sqlite() -> None:
+    # SQLite through its synchronous driver: aiosqlite, when it cannot open the file, leaves a
+    # close queued on its thread that reports to an event loop asyncio.run has already closed.
+    engine = make_sync_engine(_url(), writer=True)
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+    finally:
+        engine.dispose()
+
+
 def _run_offline() -> None:
     context.configure(
         url=_url(),
@@ -57,5 +69,7 @@ def _run_offline() -> None:
 
 if context.is_offline_mode():
     _run_offline()
+elif normalize_url(_url()).startswith("sqlite"):
+    _run_online_sqlite()
 else:
     asyncio.run(_run_online())

@@ -1,0 +1,133 @@
+"""``GET /metrics``: the node's figures in the Prometheus text format.
+
+The OCPP server and the store count in plain integers as they work (``ServerStats``,
+``WriterStats``); this collector turns them into metric families when Prometheus scrapes, so
+nothing of the client library runs per message. The route needs a token like the rest of the
+API (Prometheus: ``authorization: {credentials: <a viewer token>}``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from itertools import accumulate
+from typing import Protocol
+
+from litestar import Response, get
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from chargegrid.adapters.storage.writer import BATCH_BOUNDS, WriterStats
+from chargegrid.adapters.transport.stats import LATENCY_BOUNDS, ServerStats
+from chargegrid.entrypoints.api.context import Ctx
+
+CONTENT_TYPE = "text/plain; version=0.0.4"  # Litestar adds the charset
+
+
+class Server(Protocol):
+    stats: ServerStats
+
+    def versions(self) -> Counter[str]:
+        """Live connections by OCPP version."""
+        ...
+
+
+class Store(Protocol):
+    @property
+    def stats(self) -> WriterStats: ...
+
+
+class NodeCollector(Collector):
+    def __init__(self, server: Server, store: Store | None) -> None:
+        self.server = server
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        connected = GaugeMetricFamily(
+            "chargegrid_stations_connected",
+            "Stations with a live OCPP connection to this node",
+            labels=["ocpp_version"],
+        )
+        for version, count in sorted(self.server.versions().items()):
+            connected.add_metric([version], count)
+        yield connected
+
+        stats = self.server.stats
+        messages = CounterMetricFamily(
+            "chargegrid_ocpp_messages",
+            "CALLs from stations answered, by action and result (ok or the CallError code)",
+            labels=["action", "result"],
+        )
+        for (action, result), count in sorted(stats.messages.items()):
+            messages.add_metric([action, result], count)
+        yield messages
+
+        answer = HistogramMetricFamily(
+            "chargegrid_ocpp_answer_seconds",
+            "Time from a station's CALL to our answer, stored first, by action",
+            labels=["action"],
+        )
+        for action, latencies in sorted(stats.latency.items()):
+            answer.add_metric([action], _buckets(LATENCY_BOUNDS, latencies.counts), latencies.total)
+        yield answer
+
+        rejected = CounterMetricFamily(
+            "chargegrid_ocpp_rejected_input",
+            "Messages from stations refused before reaching a handler, by CallError code",
+            labels=["code"],
+        )
+        for code, count in sorted(stats.rejected.items()):
+            rejected.add_metric([code], count)
+        yield rejected
+
+        if self.store is None:
+            return
+        writer = self.store.stats
+        yield CounterMetricFamily(
+            "chargegrid_store_writes", "Writes done (committed or failed)", value=writer.writes
+        )
+        yield CounterMetricFamily(
+            "chargegrid_store_failed_writes", "Writes that failed", value=writer.failed_writes
+        )
+        yield CounterMetricFamily(
+            "chargegrid_store_commits", "Database transactions committed", value=writer.commits
+        )
+        yield GaugeMetricFamily(
+            "chargegrid_store_queue_depth",
+            "Writes waiting for the next batch, as of the last batch",
+            value=writer.queue_depth,
+        )
+        batches = HistogramMetricFamily(
+            "chargegrid_store_batch_writes", "Writes per group-commit batch"
+        )
+        batches.add_metric([], _buckets(BATCH_BOUNDS, writer.batch_sizes), writer.writes)
+        yield batches
+
+
+def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Prometheus buckets (cumulative, ending with +Inf) from per-bucket counts."""
+    labels = [f"{b:g}" for b in bounds] + ["+Inf"]
+    return list(zip(labels, accumulate(counts), strict=True))
+
+
+def registry(server: Server, store: Store | None) -> CollectorRegistry:
+    found = CollectorRegistry(auto_describe=False)
+    found.register(NodeCollector(server, store))
+    return found
+
+
+@get(
+    "/metrics",
+    summary="The node's figures in the Prometheus text format",
+    media_type=CONTENT_TYPE,
+    security=[{"bearer": []}],
+)
+async def metrics(ctx: Ctx) -> Response[bytes]:
+    body = generate_latest(ctx.metrics) if ctx.metrics is not None else b""
+    return Response(body, media_type=CONTENT_TYPE)

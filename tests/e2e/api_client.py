@@ -1,0 +1,135 @@
+"""Helpers of the REST API's end-to-end tests: an HTTP client that states the status it expects,
+cursor paging, and stations that answer slowly or with a CALLERROR."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from ocpp.exceptions import NotSupportedError
+from ocpp.routing import on
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import call_result as result201
+from stations import Station16, Station201, connect
+
+ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
+API = "/api/v1"
+
+
+class Api:
+    """Requests to ``/api/v1`` with one bearer token (None: no Authorization header)."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def as_(self, token: str | None) -> Api:
+        """The same server, another caller."""
+        return Api(self.client, token)
+
+    async def request(
+        self, method: str, path: str, *, expect: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = path if path.startswith(("/health", "/ready", "/metrics", API)) else API + path
+        response = await self.client.request(method, url, headers=headers, **kwargs)
+        if expect is not None:
+            assert response.status_code == expect, (
+                f"{method} {url}: {response.status_code} {response.text}"
+            )
+        return response
+
+    async def get(self, path: str, expect: int | None = 200, **kwargs: Any) -> Any:
+        response = await self.request("GET", path, expect=expect, **kwargs)
+        return _json(response)
+
+    async def post(self, path: str, json: Any = None, expect: int | None = 200, **kw: Any) -> Any:
+        response = await self.request("POST", path, json=json, expect=expect, **kw)
+        return _json(response)
+
+    async def patch(self, path: str, json: Any, expect: int | None = 200) -> Any:
+        return _json(await self.request("PATCH", path, json=json, expect=expect))
+
+    async def delete(self, path: str, expect: int | None = 204) -> httpx.Response:
+        return await self.request("DELETE", path, expect=expect)
+
+    async def pages(self, path: str, **params: Any) -> list[list[Any]]:
+        """Every page of a list, following ``next_cursor`` to the end."""
+        found: list[list[Any]] = []
+        cursor = None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = await self.get(path, params=query)
+            found.append(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+            assert len(found) < 100, "the cursor does not advance"
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    if "json" in response.headers.get("content-type", ""):
+        return response.json()
+    return response.text
+
+
+def items(pages: list[list[Any]]) -> list[Any]:
+    return [item for page in pages for item in page]
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+# --- stations that misbehave -----------------------------------------------------------------
+
+
+class Awkward16(Station16):  # type: ignore[misc]
+    """Refuses Reset with a CALLERROR; answers DataTransfer "slow" after 0.8 s."""
+
+    @on("Reset")
+    def on_Reset(self, **kwargs: Any) -> Any:  # the ocpp package routes by name
+        self.received.append(("Reset", kwargs))
+        raise NotSupportedError("Reset is disabled on this unit", {"reason": "maintenance"})
+
+    @on("DataTransfer")
+    async def on_DataTransfer(self, **kwargs: Any) -> Any:
+        self.received.append(("DataTransfer", kwargs))
+        if kwargs.get("message_id") == "slow":
+            await asyncio.sleep(0.8)
+        return result16.DataTransfer(status="Accepted", data=kwargs.get("message_id"))
+
+
+class Awkward201(Station201):  # type: ignore[misc]
+    """The same in OCPP 2.0.1."""
+
+    @on("Reset")
+    def on_Reset(self, **kwargs: Any) -> Any:
+        self.received.append(("Reset", kwargs))
+        raise NotSupportedError("Reset is disabled on this unit", {"reason": "maintenance"})
+
+    @on("DataTransfer")
+    async def on_DataTransfer(self, **kwargs: Any) -> Any:
+        self.received.append(("DataTransfer", kwargs))
+        if kwargs.get("message_id") == "slow":
+            await asyncio.sleep(0.8)
+        return result201.DataTransfer(status="Accepted", data=kwargs.get("message_id"))
+
+
+@asynccontextmanager
+async def connect_awkward(port: int, station_id: str, version: str) -> AsyncIterator[Any]:
+    station_class = Awkward16 if version == "1.6" else Awkward201
+    async with connect(port, station_id, version, station_class=station_class) as cp:
+        yield cp
