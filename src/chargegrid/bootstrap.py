@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import exc as sa_exc
 
+from chargegrid.adapters.storage.message_log import open_message_log_store
 from chargegrid.adapters.storage.migrate import normalize_url, upgrade
 from chargegrid.adapters.storage.store import SqlStore, open_store
+from chargegrid.adapters.storage.webhooks import open_webhook_store
 from chargegrid.adapters.transport.websocket import OcppServer, ServerOptions
 from chargegrid.domain.model import UnknownStationPolicy
 from chargegrid.entrypoints.api import metrics
@@ -26,8 +28,12 @@ from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 from chargegrid.service import central
 from chargegrid.service.access import AccessControl
 from chargegrid.service.commands import Commands
+from chargegrid.service.live import LiveView
+from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import StorageError, Store
+from chargegrid.service.reservations import Reservations
+from chargegrid.service.webhooks import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
 
@@ -49,19 +55,35 @@ class App:
     commands: Commands
     access: AccessControl
     api: ApiServer
+    message_log: MessageLog | None = None
+    reservations: Reservations | None = None
+    webhooks: WebhookDispatcher | None = None
 
     async def start(self) -> None:
         await self.ocpp.load()
+        if self.webhooks is not None:
+            await self.webhooks.start()  # before stations connect: their events are sent
         await self.server.start()
         try:
+            if self.message_log is not None:
+                await self.message_log.start()  # frames tapped before this just wait
             await self.api.start()
         except BaseException:
             await self.server.stop()
+            if self.message_log is not None:
+                await self.message_log.stop()
+            if self.webhooks is not None:
+                await self.webhooks.stop()
             raise
 
     async def stop(self) -> None:
         await self.api.stop()
         await self.server.stop()
+        if self.message_log is not None:
+            await self.message_log.stop()  # after the server: its last frames are saved too
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # after the server: its last events are kept pending
+            await self.webhooks.store.close()
         await self.store.close()
         log.info("stopped")
 
@@ -97,6 +119,13 @@ def _wire(settings: Settings, store: Store) -> App:
         ),
     )
     ocpp = OcppService(system, require_auth=settings.require_auth)
+    message_log = None
+    if settings.message_log_days > 0:
+        message_log = MessageLog(
+            open_message_log_store(settings.db),
+            clock,
+            LogOptions(retention_days=settings.message_log_days),
+        )
     server = OcppServer(
         ocpp,
         [OCPP201, OCPP16],
@@ -107,9 +136,14 @@ def _wire(settings: Settings, store: Store) -> App:
             ping_interval_s=settings.ping_interval,
             call_timeout_s=settings.call_timeout,
         ),
+        tap=None if message_log is None else message_log.tap,
     )
     commands = Commands(server, store, clock)
+    reservations = Reservations(commands, store)
     access = AccessControl(store, clock, admin_token=settings.admin_token or None)
+    live = LiveView(store, clock)  # the dashboard's overview, kept from the event bus
+    live.attach(system.events)
+    webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
     api = ApiServer(
         create_api(
             ApiContext(
@@ -119,10 +153,28 @@ def _wire(settings: Settings, store: Store) -> App:
                 commands,
                 access,
                 server,
-                metrics.registry(server, store if isinstance(store, SqlStore) else None),
+                reservations,
+                metrics.registry(
+                    server, store if isinstance(store, SqlStore) else None, message_log
+                ),
+                live=live,
+                message_log=message_log,
+                webhooks=webhooks,
             )
         ),
         settings.host,
         settings.api_port,
     )
-    return App(settings, store, system, ocpp, server, commands, access, api)
+    return App(
+        settings,
+        store,
+        system,
+        ocpp,
+        server,
+        commands,
+        access,
+        api,
+        message_log,
+        reservations=reservations,
+        webhooks=webhooks,
+    )

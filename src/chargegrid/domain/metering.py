@@ -37,3 +37,28 @@ def energy_register_wh(readings: Sequence[MeterReading]) -> Decimal | None:
             if is_register and (when is None or reading.timestamp >= when):
                 latest, when = to_base_unit(value), reading.timestamp
     return latest
+
+
+POWER = "Power.Active.Import"
+
+
+def power_w(readings: Sequence[MeterReading]) -> Decimal | None:
+    """The active import power of the latest reading that has one, in W.
+
+    The whole-meter value when there is one, else the sum of the phases (OCPP 1.6 7.31 / 2.0.1
+    2.28: a meter may report per phase only). None when no reading carries the measurand.
+    """
+    latest: Decimal | None = None
+    when = None
+    for reading in readings:
+        values = [v for v in reading.values if v.measurand == POWER]
+        if not values or (when is not None and reading.timestamp < when):
+            continue
+        whole = [v for v in values if v.phase is None]
+        chosen = whole[-1:] if whole else [v for v in values if v.phase in _PHASES]
+        if chosen:
+            latest, when = sum((to_base_unit(v) for v in chosen), Decimal(0)), reading.timestamp
+    return latest
+
+
+_PHASES = frozenset({"L1", "L2", "L3", "L1-N", "L2-N", "L3-N"})

@@ -74,6 +74,14 @@ class IdToken(msgspec.Struct, frozen=True):
     owner: str | None = None
 
 
+class TokenGroup(msgspec.Struct, frozen=True):
+    """The tokens that share a group id (1.6 parentIdTag / 2.0.1 groupIdToken)."""
+
+    name: str
+    tokens: int
+    blocked: int
+
+
 class Authorization(msgspec.Struct, frozen=True, gc=False):
     """The outcome of authorizing a token, as told to the station."""
 
@@ -97,6 +105,9 @@ class Station(msgspec.Struct):
     last_seen: datetime | None = None
     password_hash: str | None = None
     lenient: frozenset[str] = frozenset()
+    latitude: float | None = None  # WGS 84 degrees, for the map
+    longitude: float | None = None
+    location: str | None = None  # an address or site name, free text
 
 
 class StatusChange(msgspec.Struct, frozen=True, gc=False):

@@ -35,6 +35,7 @@ class Settings:
     require_auth: bool = False
     log_format: str = "console"
     log_level: str = "info"
+    message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
     # An admin token of the REST API that lives only in the environment (CHARGEGRID_ADMIN_TOKEN)
     # or the settings file; never a flag, which other users could read in the process list.
     admin_token: str = field(default="", repr=False)
@@ -50,6 +51,8 @@ class Settings:
             raise SettingsError("admin_token must have at least 16 characters")
         if self.log_format not in ("console", "json"):
             raise SettingsError("log_format must be console or json")
+        if self.message_log_days < 0:
+            raise SettingsError("message_log_days must be 0 (off) or more")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse stations without a password (security profile 1 for all)",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
+    parser.add_argument(
+        "--message-log-days",
+        type=int,
+        help="days the OCPP message log keeps every frame (default 7; 0: off)",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
 

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from msgspec.structs import replace
 
+from chargegrid.domain import events
 from chargegrid.domain.authorization import authorize
-from chargegrid.domain.metering import energy_register_wh
+from chargegrid.domain.metering import energy_register_wh, power_w
 from chargegrid.domain.model import (
     Authorization,
     MeterReading,
@@ -31,6 +33,7 @@ from chargegrid.domain.model import (
     TransactionState,
     UnknownStationPolicy,
 )
+from chargegrid.service.events import EventBus
 from chargegrid.service.ports import Clock, NewTransaction, Store
 
 log = structlog.get_logger(__name__)
@@ -67,10 +70,17 @@ class Settings:
 class CentralSystem:
     """The use cases. One instance per process, shared by all connections."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings | None = None,
+        events: EventBus | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings or Settings()
+        self.events = events or EventBus()
 
     # --- provisioning (B01-B03 / 1.6 4.2) ---------------------------------------------------
 
@@ -93,6 +103,17 @@ class CentralSystem:
             else self.settings.pending_retry_s
         )
         log.info("boot", station_id=info.station_id, registration=station.registration.value)
+        self.events.publish(
+            events.StationBooted(
+                station_id=info.station_id,
+                at=now,
+                registration=station.registration.value,
+                vendor=info.vendor,
+                model=info.model,
+                firmware_version=info.firmware_version,
+                reason=info.reason,
+            )
+        )
         return BootDecision(station.registration, interval)
 
     async def station_or_new(self, station_id: str) -> Station:
@@ -116,19 +137,46 @@ class CentralSystem:
         station = await self.store.get_station(station_id) or Station(station_id)
         station.registration = registration
         await self.store.save_station(station)
+        self.events.publish(
+            events.StationRegistration(
+                station_id=station_id, at=self.clock.now(), registration=registration.value
+            )
+        )
+        return station
+
+    async def set_place(self, station_id: str, **place: float | str | None) -> Station:
+        """Set what is given of ``latitude``, ``longitude`` and ``location``; None clears."""
+        station = await self.store.get_station(station_id) or Station(station_id)
+        station = replace(station, **place)
+        await self.store.save_station(station)
         return station
 
     async def connected(self, station_id: str) -> None:
-        await self.store.touch_station(station_id, self.clock.now(), online=True)
+        now = self.clock.now()
+        await self.store.touch_station(station_id, now, online=True)
+        self.events.publish(events.StationOnline(station_id=station_id, at=now))
 
     async def disconnected(self, station_id: str) -> None:
-        await self.store.touch_station(station_id, self.clock.now(), online=False)
+        now = self.clock.now()
+        await self.store.touch_station(station_id, now, online=False)
+        self.events.publish(events.StationOffline(station_id=station_id, at=now))
 
     async def heartbeat(self, station_id: str) -> None:
         await self.store.touch_station(station_id, self.clock.now(), online=True)
 
     async def status(self, change: StatusChange) -> None:
         await self.store.record_status(change)
+        self.events.publish(
+            events.StatusChanged(
+                station_id=change.station_id,
+                at=change.timestamp,
+                evse_id=change.evse_id,
+                connector_id=change.connector_id,
+                status=change.status,
+                error_code=change.error_code,
+                info=change.info,
+            )
+        )
 
     # --- authorization (C01 / 1.6 5.2) ------------------------------------------------------
 
@@ -158,6 +206,15 @@ class CentralSystem:
             return existing, auth
         tx = await self.store.start_transaction(new)
         log.info("transaction started", station_id=new.station_id, transaction_id=tx.id)
+        if new.reservation_id is not None:  # 1.6 5.13 / 2.0.1 H01.FR.16: the reservation ends
+            reservation = await self.store.get_reservation(new.reservation_id)
+            if reservation is not None and reservation.station_id == new.station_id:
+                await self.store.save_reservation(replace(reservation, status="Used"))
+        self.events.publish(
+            events.TransactionStarted(
+                **_tx_fields(tx, tx.started_at), meter_start_wh=tx.meter_start_wh
+            )
+        )
         return tx, auth
 
     async def find_transaction(self, station_id: str, station_tx_id: str) -> Transaction | None:
@@ -183,6 +240,14 @@ class CentralSystem:
         if tx is not None and latest is not None and latest != tx.last_meter_wh:
             tx.last_meter_wh = latest
             await self.store.update_transaction(tx)
+        if tx is not None:
+            self.events.publish(
+                events.TransactionUpdated(
+                    **_tx_fields(tx, max(r.timestamp for r in readings)),
+                    power_w=power_w(readings),
+                    meter_wh=latest,
+                )
+            )
 
     async def save_transaction(self, tx: Transaction) -> None:
         await self.store.update_transaction(tx)
@@ -206,6 +271,11 @@ class CentralSystem:
         )
         await self.store.update_transaction(ended)
         log.info("transaction ended", station_id=tx.station_id, transaction_id=tx.id)
+        self.events.publish(
+            events.TransactionEnded(
+                **_tx_fields(ended, self.clock.now()), stopped_at=stopped_at, reason=reason
+            )
+        )
         return ended
 
     # --- what stations report (firmware, logs, diagnostics, security events) ----------------
@@ -220,6 +290,27 @@ class CentralSystem:
     async def security_event(
         self, station_id: str, kind: str, at: datetime | None, tech_info: str | None
     ) -> None:
-        await self.store.record_security_event(
-            SecurityEvent(station_id, kind, at or self.clock.now(), tech_info)
+        event = SecurityEvent(station_id, kind, at or self.clock.now(), tech_info)
+        await self.store.record_security_event(event)
+        self.events.publish(
+            events.SecurityEventReported(
+                station_id=station_id, at=event.timestamp, kind=kind, tech_info=tech_info
+            )
         )
+
+
+def _tx_fields(tx: Transaction, at: datetime) -> dict[str, Any]:
+    """What every transaction event says of ``tx``; energy so far from its meter readings."""
+    end = tx.meter_stop_wh if tx.state is TransactionState.ENDED else tx.last_meter_wh
+    energy = end - tx.meter_start_wh if end is not None and tx.meter_start_wh is not None else None
+    return {
+        "station_id": tx.station_id,
+        "at": at,
+        "transaction_id": tx.id,
+        "station_tx_id": tx.station_tx_id,
+        "evse_id": tx.evse_id,
+        "connector_id": tx.connector_id,
+        "id_token": tx.id_token,
+        "started_at": tx.started_at,
+        "energy_wh": energy,
+    }

@@ -30,6 +30,7 @@ from chargegrid.domain.model import (
     Station,
     StationReport,
     StatusChange,
+    TokenGroup,
     Transaction,
     TransactionState,
 )
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from chargegrid.service.ports import Clock, Store
 
 T = TypeVar("T")
-R = TypeVar("R", Station, IdToken, Transaction)
+R = TypeVar("R", Station, IdToken, Transaction, Reservation)
 D = TypeVar("D", bound=msgspec.Struct)
 _ConfigKey = tuple[str, str, int, int, str, str, str]
 
@@ -326,6 +327,21 @@ class FakeStore:
         self._open()
         return _page(list(self._tokens.values()), "value", query)
 
+    async def token_groups(self) -> Sequence[TokenGroup]:
+        self._open()
+        groups: dict[str, list[IdToken]] = {}
+        for token in self._tokens.values():
+            if token.group is not None:
+                groups.setdefault(token.group, []).append(token)
+        return [
+            TokenGroup(name, len(members), sum(t.blocked for t in members))
+            for name, members in sorted(groups.items())
+        ]
+
+    async def page_reservations(self, query: ListQuery) -> tuple[Sequence[Reservation], bool]:
+        self._open()
+        return _page(list(self._reservations.values()), "id", query)
+
     async def page_transactions(self, query: ListQuery) -> tuple[Sequence[Transaction], bool]:
         self._open()
         found, more = _page(list(self._transactions.values()), "id", query)
@@ -478,3 +494,176 @@ if TYPE_CHECKING:
 
 
 __all__ = ["FakeStore", "FixedClock"]
+
+
+class FakeMessageLogStore:
+    """The message log's store in memory (:class:`~chargegrid.service.message_log.MessageLogStore`),
+    with the SQL store's semantics: ids from 1, newest first, case-insensitive search."""
+
+    def __init__(self) -> None:
+        self.entries: list[LoggedMessage] = []
+        self._ids = itertools.count(1)
+        self.fail_next = 0  # append raises StorageError this many more times
+        self.closed = False
+
+    async def append(self, entries: Sequence[LoggedMessage]) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StorageError("append refused (FakeMessageLogStore.fail_next)")
+        for entry in entries:
+            self.entries.append(msgspec.structs.replace(entry, id=next(self._ids)))
+
+    async def page(self, query: MessageQuery) -> tuple[list[LoggedMessage], bool]:
+        def keep(e: LoggedMessage) -> bool:
+            return (
+                e.station_id == query.station_id
+                and (query.before_id is None or (e.id or 0) < query.before_id)
+                and all(
+                    wanted is None or getattr(e, name) == wanted
+                    for name, wanted in (
+                        ("direction", query.direction),
+                        ("message_type", query.message_type),
+                        ("action", query.action),
+                        ("unique_id", query.unique_id),
+                    )
+                )
+                and (query.since is None or e.at >= query.since)
+                and (query.until is None or e.at < query.until)
+                and (not query.text or query.text.lower() in e.payload.lower())
+            )
+
+        found = [e for e in reversed(self.entries) if keep(e)]
+        return found[: query.limit], len(found) > query.limit
+
+    async def has_station(self, station_id: str) -> bool:
+        return any(e.station_id == station_id for e in self.entries)
+
+    async def delete_older(self, cutoff: datetime, limit: int) -> int:
+        old = [e for e in self.entries if e.at < cutoff][:limit]
+        gone = {id(e) for e in old}
+        self.entries = [e for e in self.entries if id(e) not in gone]
+        return len(old)
+
+    async def keep_newest(self, rows: int, limit: int) -> int:
+        top = max((e.id or 0 for e in self.entries), default=0)
+        beyond = [e for e in self.entries if (e.id or 0) <= top - rows][:limit]
+        gone = {id(e) for e in beyond}
+        self.entries = [e for e in self.entries if id(e) not in gone]
+        return len(beyond)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+if TYPE_CHECKING:
+    from chargegrid.domain.message_log import LoggedMessage
+    from chargegrid.service.message_log import MessageLogStore, MessageQuery
+
+    _message_log_store: MessageLogStore = FakeMessageLogStore()
+
+__all__ += ["FakeMessageLogStore"]
+
+
+class FakeWebhookStore:
+    """An in-memory :class:`chargegrid.service.webhooks.WebhookStore`: ids from 1, copies in and
+    out, the same orders as the SQL one; ``fail_writes`` makes every write raise StorageError."""
+
+    def __init__(self) -> None:
+        self.webhooks: dict[int, Webhook] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self.fail_writes = False
+        self.closed = False
+        self._ids = itertools.count(1)
+
+    def _writing(self) -> None:
+        if self.fail_writes or self.closed:
+            raise StorageError("fake webhook store refuses writes")
+
+    async def add_webhook(self, webhook: Webhook) -> Webhook:
+        self._writing()
+        webhook.id = next(self._ids)
+        self.webhooks[webhook.id] = copy.deepcopy(webhook)
+        return webhook
+
+    async def save_webhook(self, webhook: Webhook) -> None:
+        self._writing()
+        if webhook.id in self.webhooks:
+            self.webhooks[webhook.id] = copy.deepcopy(webhook)
+
+    async def list_webhooks(self) -> list[Webhook]:
+        return [copy.deepcopy(w) for _, w in sorted(self.webhooks.items())]
+
+    async def delete_webhook(self, webhook_id: int) -> bool:
+        self._writing()
+        self.deliveries = {k: d for k, d in self.deliveries.items() if d.webhook_id != webhook_id}
+        return self.webhooks.pop(webhook_id, None) is not None
+
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        self._writing()
+        for delivery in deliveries:
+            if delivery.webhook_id not in self.webhooks or delivery.id in self.deliveries:
+                raise IntegrityError(f"delivery {delivery.id} refused")
+        for delivery in deliveries:
+            self.deliveries[delivery.id] = copy.deepcopy(delivery)
+
+    async def save_delivery(self, delivery: Delivery) -> None:
+        self._writing()
+        if delivery.id in self.deliveries:
+            self.deliveries[delivery.id] = copy.deepcopy(delivery)
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        found = self.deliveries.get(delivery_id)
+        return copy.deepcopy(found)
+
+    async def pending_deliveries(self, webhook_id: int, limit: int) -> list[Delivery]:
+        pending = [
+            d
+            for d in self.deliveries.values()
+            if d.webhook_id == webhook_id and d.status == "pending"
+        ]
+        pending.sort(key=lambda d: (d.next_attempt_at, d.created_at, d.seq, d.id))
+        return [copy.deepcopy(d) for d in pending[:limit]]
+
+    async def page_deliveries(
+        self, webhook_id: int, query: ListQuery
+    ) -> tuple[list[Delivery], bool]:
+        status = {f.value for f in query.filters if (f.field, f.op) == ("status", "eq")}
+        mine = sorted(
+            (
+                d
+                for d in self.deliveries.values()
+                if d.webhook_id == webhook_id and (not status or d.status in status)
+            ),
+            key=lambda d: (d.created_at, d.id),
+            reverse=query.descending,
+        )
+        if query.after is not None:
+            after = tuple(query.after)
+            if query.descending:
+                mine = [d for d in mine if (d.created_at, d.id) < after]
+            else:
+                mine = [d for d in mine if (d.created_at, d.id) > after]
+        found = [copy.deepcopy(d) for d in mine[: query.limit]]
+        return found, len(mine) > query.limit
+
+    async def purge_deliveries(self, before: datetime) -> int:
+        self._writing()
+        old = [
+            k
+            for k, d in self.deliveries.items()
+            if d.status in ("delivered", "failed") and d.created_at < before
+        ]
+        for key in old:
+            del self.deliveries[key]
+        return len(old)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+if TYPE_CHECKING:
+    from chargegrid.service.webhooks import Delivery, Webhook, WebhookStore
+
+    _webhook_store: WebhookStore = FakeWebhookStore()
+
+__all__ += ["FakeWebhookStore"]

@@ -43,6 +43,9 @@ def station_values(station: Station) -> Values:
         "last_seen": station.last_seen,
         "password_hash": station.password_hash,
         "lenient": sorted(station.lenient),
+        "latitude": station.latitude,
+        "longitude": station.longitude,
+        "location": station.location,
     }
 
 
@@ -60,6 +63,9 @@ def to_station(row: Row[Any]) -> Station:
         last_seen=row.last_seen,
         password_hash=row.password_hash,
         lenient=frozenset(row.lenient),
+        latitude=row.latitude,
+        longitude=row.longitude,
+        location=row.location,
     )
 
 

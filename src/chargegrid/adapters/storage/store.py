@@ -38,6 +38,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -77,6 +78,7 @@ from chargegrid.domain.model import (
     Station,
     StationReport,
     StatusChange,
+    TokenGroup,
     Transaction,
     TransactionState,
 )
@@ -585,6 +587,25 @@ class SqlStore:
         found, more = await self._page(_TOKEN_PAGES, query)
         return [rows.to_token(r) for r in found], more
 
+    async def token_groups(self) -> Sequence[TokenGroup]:
+        t = tables.id_tokens.c
+        query = (
+            select(
+                t.token_group.label("name"),
+                func.count().label("tokens"),
+                func.sum(case((t.blocked, 1), else_=0)).label("blocked"),
+            )
+            .where(t.token_group.is_not(None))
+            .group_by(t.token_group)
+            .order_by(t.token_group)
+        )
+        found = await self._all(query)
+        return [TokenGroup(r.name, r.tokens, int(r.blocked or 0)) for r in found]
+
+    async def page_reservations(self, query: ListQuery) -> tuple[Sequence[Reservation], bool]:
+        found, more = await self._page(_RESERVATION_PAGES, query)
+        return [Reservation(**row._asdict()) for row in found], more
+
     async def page_transactions(self, query: ListQuery) -> tuple[Sequence[Transaction], bool]:
         found, more = await self._page(_TRANSACTION_PAGES, query)
         listed = []
@@ -755,6 +776,11 @@ _STATION_PAGES = _page_spec(
         f: f
         for f in ("id", "registration", "online", "ocpp_version", "vendor", "model", "last_seen")
     },
+)
+_RESERVATION_PAGES = _page_spec(
+    tables.reservations,
+    "id",
+    {f: f for f in ("id", "station_id", "id_token", "status", "expires_at")},
 )
 _TOKEN_PAGES = _page_spec(
     tables.id_tokens,

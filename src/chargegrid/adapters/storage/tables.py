@@ -26,10 +26,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -125,6 +127,9 @@ stations = Table(
     Column("last_seen", UtcDateTime),
     Column("password_hash", Text),
     Column("lenient", JsonText, nullable=False),  # sorted list of deviation names
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("location", Text),
 )
 
 boots = Table(
@@ -351,4 +356,59 @@ api_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False),
     UniqueConstraint("token_sha256"),
+)
+
+# The OCPP message log (service/message_log.py): every frame both ways, deleted after a retention
+# time. Ids are 64-bit on PostgreSQL: a busy node logs a few billion frames a year.
+ocpp_messages = Table(
+    "ocpp_messages",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("station_id", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("message_type", Text, nullable=False),
+    Column("unique_id", Text),
+    Column("action", Text),
+    Column("payload", Text, nullable=False),
+    Column("truncated", Boolean, nullable=False),
+    Index(None, "station_id", "id"),
+    Index(None, "at"),
+)
+
+# Webhook subscriptions. The secret signs each request (HMAC), so it is kept as given, not hashed.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _id(),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", JsonText, nullable=False),  # sorted list of event types; empty: all
+    Column("station_id", Text),
+    Column("description", Text),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# One row per event sent (or to send) to a webhook; ``payload`` is the exact request body.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the bus's number: per process, may run long
+    Column("event_type", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Index(None, "webhook_id", "status", "next_attempt_at"),  # a lane's pending ones
+    Index(None, "webhook_id", "created_at"),  # the delivery log, newest first
+    Index(None, "created_at"),  # retention
 )

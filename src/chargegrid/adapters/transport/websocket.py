@@ -129,7 +129,11 @@ class StationConnection(picows.WSListener):
                 if not frame.fin:
                     return
                 data, self._fragments = b"".join(self._fragments), []
-            self.session.receive(data, self._loop.time())
+            now = self._loop.time()
+            tap = self.server.tap
+            if tap is not None:
+                tap(self.station_id, "in", data, now)
+            self.session.receive(data, now)
             self._pump()
         elif msg_type == picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code())
@@ -171,8 +175,11 @@ class StationConnection(picows.WSListener):
         transport = self.transport
         if transport is None:
             return
+        tap = self.server.tap
         for frame in self.session.data_to_send():
             transport.send(picows.WSMsgType.TEXT, frame)
+            if tap is not None:
+                tap(self.station_id, "out", frame, self._loop.time())
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -306,9 +313,13 @@ class OcppServer:
         dialects: Sequence[Dialect],
         options: ServerOptions,
         ssl: Any = None,
+        tap: Callable[[str, str, bytes | str, float], None] | None = None,
     ) -> None:
         self.hooks = hooks
         self.options = options
+        # Called with every complete frame both ways (station id, "in"/"out", frame, loop
+        # time), e.g. the message log's; it must only queue, never block or parse much.
+        self.tap = tap
         self.dialects: Mapping[str, Dialect] = {d.subprotocol: d for d in dialects}
         self._preference = [d.subprotocol for d in dialects]
         self._ssl = ssl

@@ -43,15 +43,23 @@ from chargegrid.domain.access import Role
 from chargegrid.entrypoints.api import (
     access,
     commands,
+    events,
+    message_log,
     metrics,
+    overview,
+    reservations,
     schemas,
     stations,
+    token_groups,
     tokens,
     transactions,
+    webhooks,
 )
 from chargegrid.entrypoints.api.auth import PUBLIC, BearerAuth, role_guard
 from chargegrid.entrypoints.api.context import ApiContext, Ctx
 from chargegrid.entrypoints.api.schemas import ApiError
+from chargegrid.entrypoints.dashboard import ASSETS as DASHBOARD_ASSETS
+from chargegrid.entrypoints.dashboard import routes as dashboard_routes
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +122,20 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
     },
     tokens.create_token: {409: "An id token with this value exists"},
     tokens.import_tokens: {422: "The CSV has errors, nothing was imported (extra.errors)"},
+    reservations.make_reservation: {
+        404: "No such station",
+        409: "The station is not connected, or answered other than Accepted (extra.status)",
+        422: "The payload fails the version's schema (extra.errors), or asks for what the"
+        " station's version lacks",
+        502: "The station answered with a CALLERROR (extra: code, description, details)",
+        504: "The station did not answer in time",
+    },
+    reservations.cancel_reservation: {
+        409: "The reservation is no longer Accepted, or the station is not connected",
+        422: "The request fails the version's schema (extra.errors)",
+        502: "The station answered with a CALLERROR (extra: code, description, details)",
+        504: "The station did not answer in time",
+    },
 }
 
 
@@ -188,7 +210,8 @@ def _strict_bodies(document: OpenAPI) -> None:
     does not say so in their schemas, so the document would promise that any extra field does.
     """
     components = document.components.schemas
-    for name, struct in vars(schemas).items():
+    declared = {**vars(schemas), **vars(reservations)}  # the modules with request structs
+    for name, struct in declared.items():
         if (
             isinstance(struct, type)
             and issubclass(struct, msgspec.Struct)
@@ -228,16 +251,31 @@ def create_api(ctx: Ctx) -> Litestar:
         route_handlers=[
             Router(
                 "/stations",
-                route_handlers=_documented([*stations.handlers, *commands.handlers]),
+                route_handlers=_documented(
+                    [*stations.handlers, *message_log.handlers, *commands.handlers]
+                ),
                 tags=["stations"],
             ),
             Router("/tokens", route_handlers=_documented(tokens.handlers), tags=["id tokens"]),
+            Router(
+                "/token-groups",
+                route_handlers=_documented(token_groups.handlers),
+                tags=["id tokens"],
+            ),
             Router(
                 "/transactions",
                 route_handlers=_documented(transactions.handlers),
                 tags=["transactions"],
             ),
             Router("/api-tokens", route_handlers=_documented(access.handlers), tags=["API tokens"]),
+            Router("/events", route_handlers=_documented(events.handlers), tags=["events"]),
+            Router("/webhooks", route_handlers=_documented(webhooks.handlers), tags=["webhooks"]),
+            Router(
+                "/reservations",
+                route_handlers=_documented(reservations.handlers),
+                tags=["reservations"],
+            ),
+            Router("/", route_handlers=_documented(overview.handlers), tags=["dashboard"]),
         ],
         security=[{"bearer": []}],
         before_request=_refuse_nul,
@@ -279,13 +317,20 @@ def create_api(ctx: Ctx) -> Litestar:
                 opt={PUBLIC: True},
                 include_in_schema=False,
             ),
+            *dashboard_routes(),  # the operator dashboard at / (public page, data by token)
         ],
         state=State({"ctx": ctx}),
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         middleware=[
             DefineMiddleware(
                 BearerAuth,
-                exclude=[f"^{API}/openapi.json$", f"^{DOCS}", f"^{STATIC}/"],
+                exclude=[
+                    f"^{API}/openapi.json$",
+                    f"^{DOCS}",
+                    f"^{STATIC}/",
+                    "^/$",
+                    f"^{DASHBOARD_ASSETS}/",
+                ],
                 exclude_from_auth_key=PUBLIC,
             )
         ],

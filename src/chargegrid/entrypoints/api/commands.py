@@ -9,6 +9,8 @@ such station, 409 not connected, 422 the payload fails the version's schema (``e
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from litestar import get, post
@@ -49,8 +51,16 @@ async def send_command(
 ) -> CommandOut:
     if await ctx.store.get_station(station_id) is None:
         raise NotFoundException(f"no station {station_id!r}")
-    try:  # not connected: StationOfflineError, so the attempt is recorded like every outcome
+    with http_errors():  # not connected: StationOfflineError, so the attempt is recorded
         result = await ctx.commands.send(station_id, operation, data, timeout)
+    return CommandOut(operation, result.request, result.response)
+
+
+@contextmanager
+def http_errors() -> Iterator[None]:
+    """The errors of sending an operation, as the HTTP errors the API documents for them."""
+    try:
+        yield
     except StationOfflineError as exc:
         raise ClientException(str(exc), status_code=409) from exc
     except CommandInvalidError as exc:
@@ -63,7 +73,6 @@ async def send_command(
             status_code=502,
             extra={"code": exc.code, "description": exc.description, "details": exc.details},
         ) from exc
-    return CommandOut(operation, result.request, result.response)
 
 
 async def _version(ctx: Ctx, station_id: FromPath[str]) -> str:

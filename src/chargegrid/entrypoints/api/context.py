@@ -11,8 +11,12 @@ from prometheus_client import CollectorRegistry
 from chargegrid.service.access import AccessControl
 from chargegrid.service.central import CentralSystem
 from chargegrid.service.commands import Commands
+from chargegrid.service.live import LiveView
+from chargegrid.service.message_log import MessageLog
 from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import Store
+from chargegrid.service.reservations import Reservations
+from chargegrid.service.webhooks import WebhookDispatcher
 
 
 class Connections(Protocol):
@@ -35,7 +39,11 @@ class ApiContext:
     commands: Commands
     access: AccessControl
     connections: Connections
+    reservations: Reservations
     metrics: CollectorRegistry | None = None  # what GET /metrics shows
+    message_log: MessageLog | None = None  # None: the message log is off
+    live: LiveView | None = None  # what GET /api/v1/overview shows
+    webhooks: WebhookDispatcher | None = None  # None: no webhooks on this node
 
 
 #: How a route handler asks for the context (Litestar injects it by name).

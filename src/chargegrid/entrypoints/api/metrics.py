@@ -43,10 +43,17 @@ class Store(Protocol):
     def stats(self) -> WriterStats: ...
 
 
+class MessageLogStats(Protocol):
+    dropped: int  # entries the OCPP message log dropped unsaved
+
+
 class NodeCollector(Collector):
-    def __init__(self, server: Server, store: Store | None) -> None:
+    def __init__(
+        self, server: Server, store: Store | None, message_log: MessageLogStats | None = None
+    ) -> None:
         self.server = server
         self.store = store
+        self.message_log = message_log
 
     def collect(self) -> Iterator[Metric]:
         connected = GaugeMetricFamily(
@@ -86,6 +93,13 @@ class NodeCollector(Collector):
             rejected.add_metric([code], count)
         yield rejected
 
+        if self.message_log is not None:
+            yield CounterMetricFamily(
+                "chargegrid_message_log_dropped",
+                "Frames the OCPP message log dropped unsaved (its queue was full)",
+                value=self.message_log.dropped,
+            )
+
         if self.store is None:
             return
         writer = self.store.stats
@@ -116,9 +130,11 @@ def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, fl
     return list(zip(labels, accumulate(counts), strict=True))
 
 
-def registry(server: Server, store: Store | None) -> CollectorRegistry:
+def registry(
+    server: Server, store: Store | None, message_log: MessageLogStats | None = None
+) -> CollectorRegistry:
     found = CollectorRegistry(auto_describe=False)
-    found.register(NodeCollector(server, store))
+    found.register(NodeCollector(server, store, message_log))
     return found
 
 

@@ -39,6 +39,9 @@ Time = Annotated[datetime, msgspec.Meta(tz=True)]
 # The id of a record in a path: what the store assigns (SQL INTEGER, 32 bits on PostgreSQL).
 RecordId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 RegistrationName = Literal["Accepted", "Pending", "Rejected"]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS 84 degrees")]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS 84 degrees")]
+Location = Annotated[str, msgspec.Meta(max_length=200, description="address or site name")]
 DeviationName = Literal["extra-fields", "enum-case", "numbers-as-strings", "strings-as-numbers"]
 
 
@@ -55,6 +58,9 @@ class StationOut(msgspec.Struct):
     last_seen: datetime | None
     password_set: bool
     lenient: list[str]
+    latitude: float | None
+    longitude: float | None
+    location: str | None
 
     @classmethod
     def of(cls, station: Station, connected: bool) -> StationOut:
@@ -71,6 +77,9 @@ class StationOut(msgspec.Struct):
             last_seen=station.last_seen,
             password_set=station.password_hash is not None,
             lenient=sorted(station.lenient),
+            latitude=station.latitude,
+            longitude=station.longitude,
+            location=station.location,
         )
 
 
@@ -107,6 +116,9 @@ class StationIn(msgspec.Struct, forbid_unknown_fields=True):
     registration: RegistrationName = "Accepted"
     password: Annotated[str, msgspec.Meta(min_length=16, max_length=40)] | None = None
     lenient: list[DeviationName] = []
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    location: Location | None = None
 
 
 class StationPatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,6 +129,9 @@ class StationPatch(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[str, msgspec.Meta(min_length=16, max_length=40)] | msgspec.UnsetType | None
     ) = msgspec.UNSET
     lenient: list[DeviationName] | msgspec.UnsetType = msgspec.UNSET
+    latitude: Latitude | msgspec.UnsetType | None = msgspec.UNSET
+    longitude: Longitude | msgspec.UnsetType | None = msgspec.UNSET
+    location: Location | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class TokenOut(msgspec.Struct):

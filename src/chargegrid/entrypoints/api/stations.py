@@ -79,6 +79,10 @@ async def register_station(ctx: Ctx, data: JSONBody[StationIn]) -> StationOut:
     _check_password(data.password)  # before anything is stored: a refusal changes nothing
     station = await ctx.central.set_registration(data.id, Registration(data.registration))
     await _apply(ctx, station.id, password=data.password, lenient=data.lenient)
+    if (data.latitude, data.longitude, data.location) != (None, None, None):
+        await ctx.central.set_place(
+            data.id, latitude=data.latitude, longitude=data.longitude, location=data.location
+        )
     return _out(ctx, await _station(ctx, data.id))
 
 
@@ -94,7 +98,7 @@ async def get_station(ctx: Ctx, station_id: FromPath[str]) -> StationDetail:
 
 @patch(
     "/{station_id:str}",
-    summary="Change a station's registration, password or lenient mode",
+    summary="Change a station's registration, password, lenient mode or place",
     opt=OPERATOR,
 )
 async def update_station(
@@ -110,6 +114,17 @@ async def update_station(
         password=data.password,
         lenient=data.lenient,
     )
+    place = {
+        name: value
+        for name, value in (
+            ("latitude", data.latitude),
+            ("longitude", data.longitude),
+            ("location", data.location),
+        )
+        if value is not msgspec.UNSET
+    }
+    if place:
+        await ctx.central.set_place(station_id, **place)
     return _out(ctx, await _station(ctx, station_id))
 
 

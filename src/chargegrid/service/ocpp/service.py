@@ -152,12 +152,22 @@ class OcppService:
         unit = self.central.store.write_unit()
         context = contextvars.copy_context()
         context.run(unit.activate)
+        bus = self.central.events
+        held = context.run(bus.hold)  # the message's events wait for its writes
+
+        def committed(response: msgspec.Struct | None, failure: BaseException | None) -> None:
+            if failure is None:
+                bus.release(held)
+            respond(response, failure)
 
         def finish(response: msgspec.Struct | None, error: BaseException | None) -> None:
             if error is not None:
                 respond(None, error)
+                # What the handler wrote before it failed is still committed: so are its events.
+                if held:
+                    unit.when_committed(lambda failure: None if failure else bus.release(held))
             else:
-                unit.when_committed(lambda failure: respond(response, failure))
+                unit.when_committed(lambda failure: committed(response, failure))
 
         run_eagerly(self.handle(ctx, action, request), context, finish, self._tasks)
 

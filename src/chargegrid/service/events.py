@@ -1,0 +1,178 @@
+"""The event bus: each committed domain event, numbered, to every subscriber of this process.
+
+Rules:
+
+* An event is delivered only once what it tells is committed. Outside a unit of work the
+  use case's awaited write has committed before it publishes. Inside one (the OCPP service runs
+  every station message in a unit) :meth:`EventBus.hold` collects the message's events and the
+  unit's owner releases them once the unit has committed, or drops them if it failed.
+* Events are numbered in delivery order (``seq``, from 1 per process). The last ``history``
+  events are kept, so a stream that reconnects with the last number it saw misses nothing that
+  is still kept (:meth:`EventBus.since`).
+* Listeners are synchronous and must not block: they queue the event for their own task
+  (the event stream, the webhook dispatcher). A listener that raises is logged and kept.
+* A :class:`Subscription` holds at most ``limit`` undelivered events; a subscriber that falls
+  further behind is cut off (its iterator ends with :class:`Lagged`) rather than letting the
+  process's memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
+
+import msgspec
+import structlog
+
+from chargegrid.domain.events import AnyEvent
+
+log = structlog.get_logger(__name__)
+
+
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """An event with its number on this process's bus."""
+
+    seq: int
+    event: AnyEvent
+
+
+Listener = Callable[[Envelope], None]
+
+_HELD: ContextVar[list[AnyEvent] | None] = ContextVar("chargegrid_held_events", default=None)
+
+
+class Lagged(Exception):
+    """The subscriber fell more than its limit behind and was cut off."""
+
+
+class EventBus:
+    def __init__(self, *, history: int = 1000) -> None:
+        self._seq = itertools.count(1)
+        self._last = 0
+        self._history: deque[Envelope] = deque(maxlen=history)
+        self._listeners: list[Listener] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self._last
+
+    @property
+    def history_size(self) -> int:
+        """How many of the latest events are kept for :meth:`since`."""
+        return self._history.maxlen or 0
+
+    def publish(self, event: AnyEvent) -> None:
+        """Deliver ``event`` now, or when the held events of this context are released."""
+        held = _HELD.get()
+        if held is not None:
+            held.append(event)
+        else:
+            self._deliver(event)
+
+    def hold(self) -> list[AnyEvent]:
+        """Collect the events published from now on in the current ``contextvars`` context;
+        give the returned list to :meth:`release` once their writes are committed."""
+        held: list[AnyEvent] = []
+        _HELD.set(held)
+        return held
+
+    def release(self, held: list[AnyEvent]) -> None:
+        for event in held:
+            self._deliver(event)
+        held.clear()
+
+    def _deliver(self, event: AnyEvent) -> None:
+        self._last = next(self._seq)
+        envelope = Envelope(self._last, event)
+        self._history.append(envelope)
+        for listener in self._listeners:
+            try:
+                listener(envelope)
+            except Exception:
+                log.exception("event listener failed", listener=repr(listener))
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event from now on; returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def since(self, seq: int) -> list[Envelope] | None:
+        """The kept events after number ``seq``, or None if some of them are no longer kept."""
+        if seq >= self._last:
+            return []
+        kept = list(self._history)
+        if not kept or kept[0].seq > seq + 1:
+            return None
+        return [e for e in kept if e.seq > seq]
+
+    def subscribe(self, *, limit: int = 10_000, after: int | None = None) -> Subscription:
+        """An async iterator of the events from now on (after ``after`` if given and kept).
+
+        Raises :class:`Lagged` at once if ``after`` names events no longer kept.
+        """
+        backlog: list[Envelope] = []
+        if after is not None:
+            found = self.since(after)
+            if found is None:
+                raise Lagged(f"events after {after} are no longer kept")
+            backlog = found
+        subscription = Subscription(limit, backlog)
+        subscription.stop_listening = self.listen(subscription.offer)
+        return subscription
+
+
+class Subscription:
+    """A bounded queue of envelopes for one consumer; close it when done."""
+
+    def __init__(self, limit: int, backlog: list[Envelope]) -> None:
+        self._queue: deque[Envelope] = deque(backlog)
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+        self._lagged = False
+        self._closed = False
+        self.stop_listening: Callable[[], None] = lambda: None
+
+    def offer(self, envelope: Envelope) -> None:
+        if self._closed:
+            return
+        if len(self._queue) >= self._limit:
+            self._lagged = True
+            self.close()
+        else:
+            self._queue.append(envelope)
+        self._wake()
+
+    def close(self) -> None:
+        self._closed = True
+        self.stop_listening()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self, timeout: float) -> Envelope | None:
+        """The next envelope, or None after ``timeout`` seconds without one (for keep-alives).
+
+        Raises :class:`Lagged` if the subscriber was cut off, :class:`Closed` once closed.
+        """
+        if not self._queue and not self._closed:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        if self._queue:
+            return self._queue.popleft()
+        if self._lagged:
+            raise Lagged("the subscriber fell too far behind")
+        raise Closed
+
+
+class Closed(Exception):
+    """The subscription was closed."""
