@@ -60,23 +60,23 @@ class App:
     webhooks: WebhookDispatcher | None = None
 
     async def start(self) -> None:
-        await self.ocpp.load()
-        if self.webhooks is not None:
-            await self.webhooks.start()  # before stations connect: their events are sent
-        await self.server.start()
+        """Start serving. If a part fails to start (a port is taken, say), everything opened so
+        far is closed again, the stores included, and the error is raised: nothing is left to
+        the garbage collector."""
         try:
+            await self.ocpp.load()
+            if self.webhooks is not None:
+                await self.webhooks.start()  # before stations connect: their events are sent
+            await self.server.start()
             if self.message_log is not None:
                 await self.message_log.start()  # frames tapped before this just wait
             await self.api.start()
         except BaseException:
-            await self.server.stop()
-            if self.message_log is not None:
-                await self.message_log.stop()
-            if self.webhooks is not None:
-                await self.webhooks.stop()
+            await self.stop()
             raise
 
     async def stop(self) -> None:
+        """Stop every part, in order; each part's stop is safe if it never started."""
         await self.api.stop()
         await self.server.stop()
         if self.message_log is not None:

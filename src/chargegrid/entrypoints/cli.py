@@ -127,8 +127,7 @@ async def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     app = await build(conf)
     try:
         await app.start()
-    except OSError as exc:  # a port is taken, say: what uvicorn / the OS said is logged
-        await app.store.close()
+    except OSError as exc:  # a port is taken, say (start closed what it had opened)
         print(f"chargegrid: cannot start: {exc}", file=sys.stderr)
         return 1
     _tune_gc()
