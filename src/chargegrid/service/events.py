@@ -11,14 +11,13 @@ Rules:
   is still kept (:meth:`EventBus.since`).
 * Listeners are synchronous and must not block: they queue the event for their own task
   (the event stream, the webhook dispatcher). A listener that raises is logged and kept.
-* A :class:`Subscription` holds at most ``limit`` undelivered events; a subscriber that falls
-  further behind is cut off (its iterator ends with :class:`Lagged`) rather than letting the
-  process's memory grow.
+* A subscription is a :class:`~.feed.Feed`: it holds at most ``limit`` undelivered events,
+  and a subscriber that falls further behind is cut off (:class:`~.feed.Lagged`) rather than
+  letting the process's memory grow.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import msgspec
 import structlog
 
 from chargegrid.domain.events import AnyEvent
+from chargegrid.service.feed import Feed, Lagged
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +40,9 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 Listener = Callable[[Envelope], None]
+Subscription = Feed[Envelope]
 
 _HELD: ContextVar[list[AnyEvent] | None] = ContextVar("chargegrid_held_events", default=None)
-
-
-class Lagged(Exception):
-    """The subscriber fell more than its limit behind and was cut off."""
 
 
 class EventBus:
@@ -119,60 +116,6 @@ class EventBus:
             if found is None:
                 raise Lagged(f"events after {after} are no longer kept")
             backlog = found
-        subscription = Subscription(limit, backlog)
-        subscription.stop_listening = self.listen(subscription.offer)
+        subscription: Subscription = Feed(limit, backlog)
+        subscription.on_close = self.listen(subscription.offer)
         return subscription
-
-
-class Subscription:
-    """A bounded queue of envelopes for one consumer; close it when done."""
-
-    def __init__(self, limit: int, backlog: list[Envelope]) -> None:
-        self._queue: deque[Envelope] = deque(backlog)
-        self._limit = limit
-        self._waiter: asyncio.Future[None] | None = None
-        self._lagged = False
-        self._closed = False
-        self.stop_listening: Callable[[], None] = lambda: None
-
-    def offer(self, envelope: Envelope) -> None:
-        if self._closed:
-            return
-        if len(self._queue) >= self._limit:
-            self._lagged = True
-            self.close()
-        else:
-            self._queue.append(envelope)
-        self._wake()
-
-    def close(self) -> None:
-        self._closed = True
-        self.stop_listening()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def next(self, timeout: float) -> Envelope | None:
-        """The next envelope, or None after ``timeout`` seconds without one (for keep-alives).
-
-        Raises :class:`Lagged` if the subscriber was cut off, :class:`Closed` once closed.
-        """
-        if not self._queue and not self._closed:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                return None
-            finally:
-                self._waiter = None
-        if self._queue:
-            return self._queue.popleft()
-        if self._lagged:
-            raise Lagged("the subscriber fell too far behind")
-        raise Closed
-
-
-class Closed(Exception):
-    """The subscription was closed."""

@@ -23,7 +23,7 @@ Rules:
   and beyond that all but the newest ``max_rows`` (over all stations), in chunks of
   ``delete_chunk`` rows so the database is never locked for long.
 * Live tails (:meth:`MessageLog.tail`) get each entry of their station as it is read, before it
-  is saved; a tail more than its limit behind is cut off (:class:`TailLagged`).
+  is saved; a tail more than its limit behind is cut off (:class:`~.feed.Lagged`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ import msgspec
 import structlog
 
 from chargegrid.domain.message_log import Direction, LoggedMessage, MessageType
+from chargegrid.service.feed import Feed
 from chargegrid.service.ports import Clock
+
+Tail = Feed[LoggedMessage]
 
 log = structlog.get_logger(__name__)
 
@@ -132,65 +135,6 @@ def _release(waiter: asyncio.Future[None]) -> None:
 
 def _clean(text: str) -> str:
     return text.replace("\x00", "\\u0000") if "\x00" in text else text
-
-
-class TailLagged(Exception):
-    """The tail fell more than its limit behind and was cut off."""
-
-
-class TailClosed(Exception):
-    """The tail was closed (or the log stopped)."""
-
-
-class Tail:
-    """A bounded queue of one station's entries for one live reader; close it when done."""
-
-    def __init__(self, log: MessageLog, station_id: str, limit: int) -> None:
-        self.station_id = station_id
-        self._log = log
-        self._queue: deque[LoggedMessage] = deque()
-        self._limit = limit
-        self._waiter: asyncio.Future[None] | None = None
-        self._lagged = False
-        self._closed = False
-
-    def offer(self, entry: LoggedMessage) -> None:
-        if self._closed:
-            return
-        if len(self._queue) >= self._limit:
-            self._lagged = True
-            self.close()
-        else:
-            self._queue.append(entry)
-        self._wake()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._log._untail(self)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def next(self, timeout: float) -> LoggedMessage | None:
-        """The next entry, or None after ``timeout`` seconds without one (for keep-alives).
-
-        Raises :class:`TailLagged` if cut off, :class:`TailClosed` once closed."""
-        if not self._queue and not self._closed:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                return None
-            finally:
-                self._waiter = None
-        if self._queue:
-            return self._queue.popleft()
-        if self._lagged:
-            raise TailLagged("the reader fell too far behind")
-        raise TailClosed
 
 
 class MessageLog:
@@ -362,18 +306,19 @@ class MessageLog:
 
     def tail(self, station_id: str, limit: int | None = None) -> Tail:
         """Each entry of the station from now on, as it is logged."""
-        tail = Tail(self, station_id, limit or self.options.tail_limit)
+        tail: Tail = Feed(limit or self.options.tail_limit)
+        tail.on_close = lambda: self._untail(station_id, tail)
         self._tails.setdefault(station_id, set()).add(tail)
         if self._stopping:
             tail.close()
         return tail
 
-    def _untail(self, tail: Tail) -> None:
-        watching = self._tails.get(tail.station_id)
+    def _untail(self, station_id: str, tail: Tail) -> None:
+        watching = self._tails.get(station_id)
         if watching is not None:
             watching.discard(tail)
             if not watching:
-                del self._tails[tail.station_id]
+                del self._tails[station_id]
 
     # --- life cycle ----------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from chargegrid.domain.model import (
 )
 from chargegrid.protocols.ocpp16 import messages as m16
 from chargegrid.service.central import BootInfo, CentralSystem
-from chargegrid.service.events import Closed, Envelope, EventBus, Lagged
+from chargegrid.service.events import Envelope, EventBus
+from chargegrid.service.feed import Closed, Lagged
 from chargegrid.service.ocpp.context import StationContext
 from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import NewTransaction

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chargegrid.domain.message_log import LoggedMessage
+from chargegrid.service.feed import Lagged
 from chargegrid.service.message_log import (
     LogOptions,
     MessageLog,
     MessageQuery,
-    TailLagged,
     read_header,
 )
 from chargegrid.testing.fakes import FakeMessageLogStore, FixedClock
@@ -196,7 +196,7 @@ async def test_a_tail_that_falls_behind_is_cut_off() -> None:
     await asyncio.sleep(0)
     assert (await tail.next(1)) is not None
     assert (await tail.next(1)) is not None
-    with pytest.raises(TailLagged):
+    with pytest.raises(Lagged):
         await tail.next(1)
 
 

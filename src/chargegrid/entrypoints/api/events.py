@@ -11,11 +11,10 @@ buffered without bound.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
-import structlog
 from litestar import get
 from litestar.exceptions import ClientException
 from litestar.params import HeaderParameter, QueryParameter
@@ -23,11 +22,10 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from chargegrid.domain.events import EVENT_TYPES
 from chargegrid.entrypoints.api.context import Ctx
-from chargegrid.service.events import Closed, Envelope, Lagged, Subscription
+from chargegrid.entrypoints.api.sse import relay
+from chargegrid.service.events import Envelope
+from chargegrid.service.feed import Lagged
 
-log = structlog.get_logger(__name__)
-
-KEEPALIVE_S = 15.0
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
@@ -72,7 +70,12 @@ async def stream_events(
         subscription = bus.subscribe(after=resume)
     except Lagged:
         subscription, reset = bus.subscribe(), True
-    return ServerSentEvent(_messages(subscription, wanted, station, reset, bus.last_seq))
+    first = (
+        [ServerSentEventMessage(event="reset", data="{}", id=str(bus.last_seq))] if reset else []
+    )
+    return ServerSentEvent(
+        relay(subscription, _render(wanted, station), name="events", first=first)
+    )
 
 
 def _types(types: str | None) -> frozenset[str] | None:
@@ -87,38 +90,18 @@ def _types(types: str | None) -> frozenset[str] | None:
     return wanted
 
 
-async def _messages(
-    subscription: Subscription,
-    wanted: frozenset[str] | None,
-    station: str | None,
-    reset: bool,
-    last_seq: int,
-) -> AsyncIterator[ServerSentEventMessage]:
-    try:
-        # Sent at once, so a client knows the stream is up before the first event.
-        yield ServerSentEventMessage(comment="chargegrid events", data=None, retry=2000)
-        if reset:
-            yield ServerSentEventMessage(event="reset", data="{}", id=str(last_seq))
-        while True:
-            try:
-                envelope = await subscription.next(KEEPALIVE_S)
-            except Lagged:
-                log.warning("event stream cut off: the client read too slowly")
-                yield ServerSentEventMessage(event="lagged", data="{}")
-                return
-            except Closed:
-                return
-            if envelope is None:
-                yield ServerSentEventMessage(comment="keep-alive", data=None)
-                continue
-            event = envelope.event
-            if wanted is not None and event.__struct_config__.tag not in wanted:
-                continue
-            if station is not None and event.station_id != station:
-                continue
-            yield message(envelope)
-    finally:
-        subscription.close()
+def _render(
+    wanted: frozenset[str] | None, station: str | None
+) -> Callable[[Envelope], ServerSentEventMessage | None]:
+    def render(envelope: Envelope) -> ServerSentEventMessage | None:
+        event = envelope.event
+        if wanted is not None and event.__struct_config__.tag not in wanted:
+            return None
+        if station is not None and event.station_id != station:
+            return None
+        return message(envelope)
+
+    return render
 
 
 handlers = [stream_events]

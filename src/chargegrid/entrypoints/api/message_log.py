@@ -13,12 +13,10 @@ each frame as it is logged (before it is saved, so without an ``id``), a comment
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
-import structlog
 from litestar import get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, QueryParameter
@@ -28,17 +26,9 @@ from chargegrid.domain.message_log import LoggedMessage
 from chargegrid.entrypoints.api import paging
 from chargegrid.entrypoints.api.context import Ctx
 from chargegrid.entrypoints.api.schemas import storable
-from chargegrid.service.message_log import (
-    MessageLog,
-    MessageQuery,
-    Tail,
-    TailClosed,
-    TailLagged,
-)
+from chargegrid.entrypoints.api.sse import relay
+from chargegrid.service.message_log import MessageLog, MessageQuery
 
-log = structlog.get_logger(__name__)
-
-KEEPALIVE_S = 15.0
 _CURSOR = "-id"
 _encode = msgspec.json.encode
 
@@ -168,30 +158,11 @@ async def list_messages(
 )
 async def stream_messages(ctx: Ctx, station_id: FromPath[str]) -> ServerSentEvent:
     message_log = await _log_of(ctx, station_id)
-    return ServerSentEvent(_messages(message_log.tail(station_id)))
+    return ServerSentEvent(relay(message_log.tail(station_id), _render, name="messages"))
 
 
-async def _messages(tail: Tail) -> AsyncIterator[ServerSentEventMessage]:
-    try:
-        # Sent at once, so a client knows the stream is up before the first frame.
-        yield ServerSentEventMessage(comment="chargegrid messages", data=None, retry=2000)
-        while True:
-            try:
-                entry = await tail.next(KEEPALIVE_S)
-            except TailLagged:
-                log.warning("message stream cut off: the client read too slowly")
-                yield ServerSentEventMessage(event="lagged", data="{}")
-                return
-            except TailClosed:
-                return
-            if entry is None:
-                yield ServerSentEventMessage(comment="keep-alive", data=None)
-                continue
-            yield ServerSentEventMessage(
-                data=_encode(MessageOut.of(entry)).decode(), event="message"
-            )
-    finally:
-        tail.close()
+def _render(entry: LoggedMessage) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=_encode(MessageOut.of(entry)).decode(), event="message")
 
 
 handlers = [list_messages, stream_messages]
