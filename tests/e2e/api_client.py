@@ -4,8 +4,11 @@ cursor paging, and stations that answer slowly or with a CALLERROR."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -91,6 +94,77 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 3.
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# --- Server-Sent Events -------------------------------------------------------------------------
+
+
+@dataclass
+class Sse:
+    id: str | None
+    event: str
+    data: Any
+
+
+class SseReader:
+    """Reads a Server-Sent Events stream in a task (WHATWG HTML 9.2: fields, blank line ends an
+    event, ``:`` starts a comment); ``received`` grows as events arrive."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        path: str,
+        token: str | None = ADMIN_TOKEN,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+        self.params = params
+        self.received: list[Sse] = []
+        self.comments = 0
+        self.opened = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Any:
+        self.task = asyncio.create_task(self._read())
+        await asyncio.wait_for(self.opened.wait(), 5)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def _read(self) -> None:
+        stream = self.client.stream("GET", self.path, headers=self.headers, params=self.params)
+        async with stream as r:
+            assert r.status_code == 200, await r.aread()
+            assert r.headers["content-type"].startswith("text/event-stream")
+            fields: dict[str, str] = {}
+            async for line in r.aiter_lines():
+                if line.startswith(":"):
+                    self.comments += 1
+                    self.opened.set()
+                elif line == "":
+                    if "data" in fields:
+                        data = json.loads(fields["data"])
+                        self.received.append(Sse(fields.get("id"), fields.get("event", ""), data))
+                    fields = {}
+                else:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+
+    def types(self) -> list[str]:
+        return [e.event for e in self.received]
+
+    async def until(self, event: str, count: int = 1) -> None:
+        async def arrived() -> bool:
+            return self.types().count(event) >= count
+
+        await wait_for(arrived, timeout=5)
 
 
 # --- stations that misbehave -----------------------------------------------------------------

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
 
+import httpx
 import pytest
+from api_client import ADMIN_TOKEN, Api
 
 from chargegrid.bootstrap import App, build
 from chargegrid.entrypoints.settings import Settings
@@ -38,3 +42,30 @@ async def app(settings: Settings) -> AsyncIterator[App]:
 @pytest.fixture(params=["1.6", "2.0.1"])
 def version(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def api_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The end-to-end settings with an admin token and an API port; ``request.param`` (indirect
+    parametrization) changes more."""
+    changes: dict[str, Any] = getattr(request, "param", {})
+    return replace(settings, admin_token=ADMIN_TOKEN, api_port=0, **changes)
+
+
+@pytest.fixture
+async def node(api_settings: Settings) -> AsyncIterator[App]:
+    """A running node with its REST API (a test module may build its own ``node``)."""
+    app = await build(api_settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+async def api(node: App) -> AsyncIterator[Api]:
+    """The node's API as the admin (``api.as_(token)`` for anyone else)."""
+    base = f"http://127.0.0.1:{node.api.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        yield Api(client, ADMIN_TOKEN)

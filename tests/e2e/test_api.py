@@ -14,8 +14,6 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -35,10 +33,9 @@ from ocpp.v16 import call as call16
 from stations import Driver, connect
 from websockets.exceptions import InvalidStatus
 
-from chargegrid.bootstrap import App, build
+from chargegrid.bootstrap import App
 from chargegrid.entrypoints.api.app import create_api
 from chargegrid.entrypoints.api.context import ApiContext
-from chargegrid.entrypoints.settings import Settings
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 
@@ -47,32 +44,6 @@ DIALECTS = {"1.6": OCPP16, "2.0.1": OCPP201}
 PENDING_NODE = pytest.mark.parametrize(
     "api_settings", [{"unknown_stations": "pending"}], indirect=True, ids=["pending"]
 )
-
-
-@pytest.fixture
-def api_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
-    """The end-to-end settings with an admin token and an API port; ``request.param`` (indirect
-    parametrization) changes more."""
-    changes: dict[str, Any] = getattr(request, "param", {})
-    return replace(settings, admin_token=ADMIN_TOKEN, api_port=0, **changes)
-
-
-@pytest.fixture
-async def api_app(api_settings: Settings) -> AsyncIterator[App]:
-    node = await build(api_settings)
-    await node.start()
-    try:
-        yield node
-    finally:
-        await node.stop()
-
-
-@pytest.fixture
-async def api(api_app: App) -> AsyncIterator[Api]:
-    """The API as the admin (``api.as_(token)`` for anyone else)."""
-    base = f"http://127.0.0.1:{api_app.api.port}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        yield Api(client, ADMIN_TOKEN)
 
 
 async def new_token(api: Api, role: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -227,9 +198,9 @@ async def test_station_list_pages_sorts_and_filters(api: Api) -> None:
 
 @PENDING_NODE
 async def test_pending_station_accepted_then_rejected_through_the_api(
-    api_app: App, api: Api, version: str
+    node: App, api: Api, version: str
 ) -> None:
-    async with connect(api_app.server.port, "CS-NEW", version) as cp:
+    async with connect(node.server.port, "CS-NEW", version) as cp:
         station = Driver(cp, version)
         assert await station.boot() == "Pending"
 
@@ -257,9 +228,9 @@ async def test_pending_station_accepted_then_rejected_through_the_api(
 # A station's first read by the connection hook may come back after its BootNotification was
 # handled: the cache must keep the booted station, not what the late read found (store.py).
 async def test_a_station_that_boots_at_once_stays_known(
-    api_app: App, api: Api, monkeypatch: pytest.MonkeyPatch
+    node: App, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store: Any = api_app.store
+    store: Any = node.store
     read = store._all
     slow = [True]
 
@@ -272,7 +243,7 @@ async def test_a_station_that_boots_at_once_stays_known(
         return await read(query)
 
     monkeypatch.setattr(store, "_all", slow_first_station_read)
-    async with connect(api_app.server.port, "CS-RACE", "1.6") as cp:
+    async with connect(node.server.port, "CS-RACE", "1.6") as cp:
         assert await Driver(cp, "1.6").boot() == "Accepted"
         await asyncio.sleep(0.4)  # the connection's own read of the station is back
         assert not slow
@@ -280,7 +251,7 @@ async def test_a_station_that_boots_at_once_stays_known(
         assert (await cp.call(call16.Heartbeat(), suppress=False)).current_time
 
 
-async def test_station_patch_password_and_lenient(api_app: App, api: Api) -> None:
+async def test_station_patch_password_and_lenient(node: App, api: Api) -> None:
     await api.post("/stations", {"id": "CS-P"}, expect=201)
     await api.patch("/stations/CS-P", {"password": "too-short"}, expect=400)
     await api.patch("/stations/CS-P", {"password": "p" * 41}, expect=400)
@@ -306,10 +277,10 @@ async def test_station_patch_password_and_lenient(api_app: App, api: Api) -> Non
     assert with_password["password_set"] is True
     # The station must now present it (security profile 1).
     with pytest.raises(InvalidStatus) as caught:
-        async with connect(api_app.server.port, "CS-P", "1.6"):
+        async with connect(node.server.port, "CS-P", "1.6"):
             pass
     assert caught.value.response.status_code == 401
-    async with connect(api_app.server.port, "CS-P", "1.6", password=PASSWORD) as cp:
+    async with connect(node.server.port, "CS-P", "1.6", password=PASSWORD) as cp:
         assert await Driver(cp, "1.6").boot() == "Accepted"
 
     lenient = await api.patch("/stations/CS-P", {"lenient": ["numbers-as-strings", "enum-case"]})
@@ -318,7 +289,7 @@ async def test_station_patch_password_and_lenient(api_app: App, api: Api) -> Non
     assert (await api.patch("/stations/CS-P", {}))["lenient"] == lenient["lenient"]
     cleared = await api.patch("/stations/CS-P", {"password": None, "lenient": []})
     assert (cleared["password_set"], cleared["lenient"]) == (False, [])
-    async with connect(api_app.server.port, "CS-P", "1.6") as cp:
+    async with connect(node.server.port, "CS-P", "1.6") as cp:
         assert await Driver(cp, "1.6").boot() == "Accepted"
 
 
@@ -335,7 +306,7 @@ async def test_station_deleted(api: Api) -> None:
     assert again["registration"] == "Pending"
 
 
-async def test_station_place_for_the_map(api_app: App, api: Api) -> None:
+async def test_station_place_for_the_map(node: App, api: Api) -> None:
     where = {"latitude": 52.37, "longitude": 4.895, "location": "Dam 1, Amsterdam"}
     created = await api.post("/stations", {"id": "CS-MAP", **where}, expect=201)
     assert {k: created[k] for k in where} == where
@@ -344,18 +315,18 @@ async def test_station_place_for_the_map(api_app: App, api: Api) -> None:
     for bad in ({"latitude": 90.5}, {"longitude": -181}, {"location": "x" * 201}):
         refused = await api.patch("/stations/CS-MAP", bad, expect=400)
         assert next(iter(bad)) in json.dumps(refused)
-    async with connect(api_app.server.port, "CS-MAP", "1.6") as cp:
+    async with connect(node.server.port, "CS-MAP", "1.6") as cp:
         await Driver(cp, "1.6").boot()  # a boot keeps what the operator set
     station = (await api.get("/stations/CS-MAP"))["station"]
     assert (station["latitude"], station["vendor"]) == (52.37, "ACME")
 
 
 async def test_live_station_connectors_and_status_history(
-    api_app: App, api: Api, version: str
+    node: App, api: Api, version: str
 ) -> None:
     busy = "Preparing" if version == "1.6" else "Occupied"
     await register(api, "CS-LIVE")
-    async with connect(api_app.server.port, "CS-LIVE", version) as cp:
+    async with connect(node.server.port, "CS-LIVE", version) as cp:
         station = Driver(cp, version)
         await station.boot()
         await station.status(1, "Available")
@@ -395,13 +366,11 @@ async def test_live_station_connectors_and_status_history(
 # --- commands ----------------------------------------------------------------------------------
 
 
-async def test_commands_reach_the_station_and_are_logged(
-    api_app: App, api: Api, version: str
-) -> None:
+async def test_commands_reach_the_station_and_are_logged(node: App, api: Api, version: str) -> None:
     heartbeat = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
     power = {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}
     await register(api, "CS-CMD")
-    async with connect(api_app.server.port, "CS-CMD", version) as cp:
+    async with connect(node.server.port, "CS-CMD", version) as cp:
         await Driver(cp, version).boot()
         operations = await api.get("/stations/CS-CMD/operations")
         assert operations == sorted(DIALECTS[version].csms_actions)
@@ -477,7 +446,7 @@ async def test_commands_reach_the_station_and_are_logged(
     assert len(await api.get("/stations/CS-CMD/command-log", params={"limit": 2})) == 2
 
 
-async def test_command_errors(api_app: App, api: Api, version: str) -> None:
+async def test_command_errors(node: App, api: Api, version: str) -> None:
     reset = {"type": "Soft"} if version == "1.6" else {"type": "Immediate"}
     await api.post("/stations/NOWHERE/commands/Reset", reset, expect=404)
     await api.post("/stations", {"id": "CS-OFF"}, expect=201)
@@ -486,7 +455,7 @@ async def test_command_errors(api_app: App, api: Api, version: str) -> None:
     await api.get("/stations/CS-OFF/operations", expect=409)
 
     await register(api, "CS-AWK")
-    async with connect_awkward(api_app.server.port, "CS-AWK", version) as cp:
+    async with connect_awkward(node.server.port, "CS-AWK", version) as cp:
         await Driver(cp, version).boot()
         url = "/stations/CS-AWK/commands"
         missing = await api.post(f"{url}/Reset", {}, expect=422)
@@ -542,12 +511,12 @@ async def test_command_errors(api_app: App, api: Api, version: str) -> None:
 
 
 async def test_transactions_listed_filtered_paged_and_exported(
-    api_app: App, api: Api, version: str
+    node: App, api: Api, version: str
 ) -> None:
     for value in ("DRIVER-1", "DRIVER-2"):
         await api.post("/tokens", {"value": value}, expect=201)
     await register(api, "CS-TX", "CS-TX2")
-    port = api_app.server.port
+    port = node.server.port
     async with connect(port, "CS-TX", version) as cp, connect(port, "CS-TX2", version) as cp2:
         one, two = Driver(cp, version), Driver(cp2, version)
         await one.boot()
@@ -733,7 +702,7 @@ async def _cursor(api: Api, sort: str) -> str:
 # --- id tokens ---------------------------------------------------------------------------------
 
 
-async def test_id_token_lifecycle_seen_by_a_station(api_app: App, api: Api, version: str) -> None:
+async def test_id_token_lifecycle_seen_by_a_station(node: App, api: Api, version: str) -> None:
     created = await api.post(
         "/tokens", {"value": "CARD-1", "owner": "Ada", "group": "FLEET"}, expect=201
     )
@@ -780,7 +749,7 @@ async def test_id_token_lifecycle_seen_by_a_station(api_app: App, api: Api, vers
 
     unknown = "Invalid" if version == "1.6" else "Unknown"
     await register(api, "CS-AUTH")
-    async with connect(api_app.server.port, "CS-AUTH", version) as cp:
+    async with connect(node.server.port, "CS-AUTH", version) as cp:
         station = Driver(cp, version)
         await station.boot()
         assert await station.authorize("CARD-1") == "Accepted"
@@ -839,7 +808,7 @@ async def test_id_token_list_pages_and_filters(api: Api) -> None:
 CSV_HEADERS = {"content-type": "text/csv"}
 
 
-async def test_token_groups_listed_blocked_and_unblocked(api_app: App, api: Api) -> None:
+async def test_token_groups_listed_blocked_and_unblocked(node: App, api: Api) -> None:
     for value, group in (("F-1", "fleet"), ("F-2", "fleet"), ("F-3", "fleet"), ("H-1", "home")):
         await api.post("/tokens", {"value": value, "group": group}, expect=201)
     await api.post("/tokens", {"value": "LONE"}, expect=201)
@@ -850,7 +819,7 @@ async def test_token_groups_listed_blocked_and_unblocked(api_app: App, api: Api)
     ]
     changed = await api.post("/token-groups/fleet/block")
     assert changed == {"group": {"name": "fleet", "tokens": 3, "blocked": 3}, "changed": 2}
-    async with connect(api_app.server.port, "CS-G", "1.6") as cp:
+    async with connect(node.server.port, "CS-G", "1.6") as cp:
         drive = Driver(cp, "1.6")
         await drive.boot()
         assert await drive.authorize("F-1") == "Blocked"  # the station is told at once
@@ -1121,18 +1090,18 @@ async def test_public_endpoints(api: Api) -> None:
         assert "<html" in docs.text.lower()
 
 
-async def test_the_openapi_document_lists_every_route(api_app: App, api: Api) -> None:
+async def test_the_openapi_document_lists_every_route(node: App, api: Api) -> None:
     doc = await api.as_(None).get(f"{API}/openapi.json")
     documented = set(operations_of(doc))
     litestar = create_api(
         ApiContext(
-            api_app.store,
-            api_app.central,
-            api_app.ocpp,
-            api_app.commands,
-            api_app.access,
-            api_app.server,
-            api_app.reservations,
+            node.store,
+            node.central,
+            node.ocpp,
+            node.commands,
+            node.access,
+            node.server,
+            node.reservations,
         )
     )
     served = {
@@ -1198,9 +1167,9 @@ async def test_every_endpoint_needs_a_token_of_the_right_role(api: Api) -> None:
     assert (await api.get("/tokens/CARD-AUTH-CSV"))["value"] == "CARD-AUTH-CSV"
 
 
-async def test_the_documentation_page_loads_everything_from_this_server(api_app: App) -> None:
+async def test_the_documentation_page_loads_everything_from_this_server(node: App) -> None:
     """No CDN: Swagger UI's script, preset and style come from the package (static/)."""
-    base = f"http://127.0.0.1:{api_app.api.port}"
+    base = f"http://127.0.0.1:{node.api.port}"
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         page = await client.get("/api/v1/docs")
         assert page.status_code == 200
@@ -1212,8 +1181,8 @@ async def test_the_documentation_page_loads_everything_from_this_server(api_app:
             assert fetched.status_code == 200 and len(fetched.content) > 10_000, asset
 
 
-async def test_deleting_a_connected_station_drops_its_connection(api_app: App, api: Api) -> None:
-    async with connect(api_app.server.port, "CS-GONE", "1.6") as cp:
+async def test_deleting_a_connected_station_drops_its_connection(node: App, api: Api) -> None:
+    async with connect(node.server.port, "CS-GONE", "1.6") as cp:
         assert await Driver(cp, "1.6").boot() == "Accepted"
         await api.delete("/stations/CS-GONE", expect=204)
         await asyncio.wait_for(cp._connection.wait_closed(), 5)
@@ -1221,10 +1190,10 @@ async def test_deleting_a_connected_station_drops_its_connection(api_app: App, a
     await api.get("/stations/CS-GONE", expect=404)
 
 
-async def test_metrics_count_connections_messages_and_writes(api_app: App, api: Api) -> None:
+async def test_metrics_count_connections_messages_and_writes(node: App, api: Api) -> None:
     created = await api.post("/api-tokens", {"name": "prometheus", "role": "viewer"}, expect=201)
     scraper = api.as_(created["token"])
-    async with connect(api_app.server.port, "CS-M", "1.6") as cp:
+    async with connect(node.server.port, "CS-M", "1.6") as cp:
         station = Driver(cp, "1.6")
         assert await station.boot() == "Accepted"
         await cp.call(call16.Heartbeat(), suppress=False)

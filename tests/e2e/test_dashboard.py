@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from api_client import ADMIN_TOKEN, Api, wait_for
 from ocpp.routing import after, on
@@ -144,12 +143,6 @@ async def node(fresh_db_url: Any) -> AsyncIterator[App]:
         yield app
     finally:
         await app.stop()
-
-
-@pytest.fixture
-async def api(node: App) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.api.port}", timeout=10) as c:
-        yield Api(c, ADMIN_TOKEN)
 
 
 # --- the routes the dashboard relies on ----------------------------------------------------------

@@ -3,101 +3,35 @@ integration would, while a station built on the `ocpp` package boots, charges an
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from api_client import ADMIN_TOKEN, API, Api, wait_for
+from api_client import ADMIN_TOKEN, API, Api, Sse, SseReader
 from stations import Driver, connect
 
-from chargegrid.bootstrap import App, build
+from chargegrid.bootstrap import App
 from chargegrid.domain.events import StationOnline
-from chargegrid.entrypoints.settings import Settings
-
-
-@dataclass
-class Sse:
-    id: str | None
-    event: str
-    data: Any
 
 
 @pytest.fixture
-async def node(settings: Settings) -> AsyncIterator[App]:
-    app = await build(replace(settings, admin_token=ADMIN_TOKEN, api_port=0))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+def client(api: Api) -> httpx.AsyncClient:
+    return api.client
 
 
-@pytest.fixture
-async def client(node: App) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{node.api.port}", timeout=10
-    ) as client:
-        yield client
-
-
-class Stream:
-    """Reads ``/api/v1/events`` in a task; ``seen`` grows as events arrive."""
+class Stream(SseReader):
+    """Reads ``/api/v1/events``; ``last_event_id`` resumes as a browser does."""
 
     def __init__(self, client: httpx.AsyncClient, token: str = ADMIN_TOKEN, **params: Any) -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
+        headers = {}
         if "last_event_id" in params:
-            self.headers["Last-Event-ID"] = str(params.pop("last_event_id"))
-        self.params = params
-        self.seen: list[Sse] = []
-        self.comments = 0
-        self.opened = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+            headers["Last-Event-ID"] = str(params.pop("last_event_id"))
+        super().__init__(client, f"{API}/events", token, headers, **params)
 
-    async def __aenter__(self) -> Stream:
-        self.task = asyncio.create_task(self._read())
-        await asyncio.wait_for(self.opened.wait(), 5)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-    async def _read(self) -> None:
-        url = f"{API}/events"
-        async with self.client.stream("GET", url, headers=self.headers, params=self.params) as r:
-            assert r.status_code == 200, await r.aread()
-            assert r.headers["content-type"].startswith("text/event-stream")
-            fields: dict[str, str] = {}
-            async for line in r.aiter_lines():
-                if line.startswith(":"):
-                    self.comments += 1
-                    self.opened.set()
-                elif line == "":
-                    if "data" in fields:
-                        data = json.loads(fields["data"])
-                        self.seen.append(Sse(fields.get("id"), fields.get("event", ""), data))
-                    fields = {}
-                else:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-
-    def types(self) -> list[str]:
-        return [e.event for e in self.seen]
-
-    async def until(self, event: str, count: int = 1) -> None:
-        async def arrived() -> bool:
-            return self.types().count(event) >= count
-
-        await wait_for(arrived, timeout=5)
+    @property
+    def seen(self) -> list[Sse]:
+        return self.received
 
 
 async def test_a_charging_session_streams_every_event_in_order(

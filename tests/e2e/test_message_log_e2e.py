@@ -4,83 +4,31 @@ with answers matched to their CALLs' actions, searches them, and tails them live
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
-from api_client import ADMIN_TOKEN, API, Api, items, wait_for
+from api_client import API, Api, SseReader, items, wait_for
 from stations import Driver, connect
 from test_malformed_input import raw_station
 
-from chargegrid.bootstrap import App, build
-from chargegrid.entrypoints.settings import Settings
+from chargegrid.bootstrap import App
 
 RESET = {"1.6": {"type": "Soft"}, "2.0.1": {"type": "OnIdle"}}
 
 
-@pytest.fixture
-async def node(settings: Settings) -> AsyncIterator[App]:
-    app = await build(replace(settings, admin_token=ADMIN_TOKEN, api_port=0))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
-
-
-@pytest.fixture
-async def api(node: App) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{node.api.port}", timeout=10
-    ) as client:
-        yield Api(client, ADMIN_TOKEN)
-
-
-class Tail:
-    """Reads ``/stations/{id}/messages/stream`` in a task; ``seen`` grows as frames arrive."""
+class Tail(SseReader):
+    """Reads ``/stations/{id}/messages/stream``; ``seen`` are the frames' entries."""
 
     def __init__(self, api: Api, station_id: str) -> None:
-        self.api = api
-        self.url = f"{API}/stations/{station_id}/messages/stream"
-        self.seen: list[dict[str, Any]] = []
-        self.opened = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(api.client, f"{API}/stations/{station_id}/messages/stream", api.token)
 
-    async def __aenter__(self) -> Tail:
-        self.task = asyncio.create_task(self._read())
-        await asyncio.wait_for(self.opened.wait(), 5)
-        return self
+    @property
+    def seen(self) -> list[dict[str, Any]]:
+        return [e.data for e in self.received if e.event == "message"]
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-    async def _read(self) -> None:
-        headers = {"Authorization": f"Bearer {self.api.token}"}
-        async with self.api.client.stream("GET", self.url, headers=headers) as r:
-            assert r.status_code == 200, await r.aread()
-            assert r.headers["content-type"].startswith("text/event-stream")
-            event = ""
-            async for line in r.aiter_lines():
-                if line.startswith(":"):
-                    self.opened.set()
-                elif line.startswith("event:"):
-                    event = line.partition(":")[2].strip()
-                elif line.startswith("data:") and event == "message":
-                    self.seen.append(json.loads(line.partition(":")[2]))
-
-    async def until(self, count: int) -> None:
-        async def arrived() -> bool:
-            return len(self.seen) >= count
-
-        await wait_for(arrived, timeout=5)
+    async def until(self, count: int) -> None:  # type: ignore[override]
+        await super().until("message", count)
 
 
 def shape(entries: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
@@ -190,16 +138,10 @@ async def test_malformed_input_is_logged_with_the_callerror_sent_back(node: App,
     assert len(invalid["items"]) == 1 and invalid["next_cursor"]
 
 
-async def test_the_log_can_be_switched_off(settings: Settings) -> None:
-    app = await build(replace(settings, admin_token=ADMIN_TOKEN, api_port=0, message_log_days=0))
-    await app.start()
-    try:
-        assert app.message_log is None and app.server.tap is None
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.api.port}") as client:
-            api = Api(client, ADMIN_TOKEN)
-            async with connect(app.server.port, "CS-OFF", "1.6") as cp:
-                assert await Driver(cp, "1.6").boot() == "Accepted"
-            found = await api.get("/stations/CS-OFF/messages", expect=404)
-            assert "off" in found["detail"]
-    finally:
-        await app.stop()
+@pytest.mark.parametrize("api_settings", [{"message_log_days": 0}], indirect=True)
+async def test_the_log_can_be_switched_off(node: App, api: Api) -> None:
+    assert node.message_log is None and node.server.tap is None
+    async with connect(node.server.port, "CS-OFF", "1.6") as cp:
+        assert await Driver(cp, "1.6").boot() == "Accepted"
+    found = await api.get("/stations/CS-OFF/messages", expect=404)
+    assert "off" in found["detail"]

@@ -3,42 +3,19 @@ ReserveNow and CancelReservation in OCPP 1.6 and 2.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import pytest
-from api_client import ADMIN_TOKEN, Api, items
+from api_client import Api, items
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call_result as result201
 from stations import Driver, Station16, Station201, connect, now_iso
 
-from chargegrid.bootstrap import App, build
-from chargegrid.entrypoints.settings import Settings
+from chargegrid.bootstrap import App
 
 EXPIRES = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
-
-
-@pytest.fixture
-async def node(settings: Settings) -> AsyncIterator[App]:
-    app = await build(replace(settings, admin_token=ADMIN_TOKEN, api_port=0))
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
-
-
-@pytest.fixture
-async def api(node: App) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{node.api.port}", timeout=10
-    ) as client:
-        yield Api(client, ADMIN_TOKEN)
 
 
 class Occupied16(Station16):  # type: ignore[misc]

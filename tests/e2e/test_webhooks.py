@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 import structlog
-from api_client import ADMIN_TOKEN, Api, items, wait_for
+from api_client import Api, items, wait_for
 from stations import Driver, connect
 
 from chargegrid.bootstrap import App, build
@@ -102,8 +101,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def node(settings: Settings) -> AsyncIterator[App]:
-    app = await build(replace(settings, admin_token=ADMIN_TOKEN))
+async def node(api_settings: Settings) -> AsyncIterator[App]:
+    """The shared node, with webhook retries in tens of milliseconds."""
+    app = await build(api_settings)
     assert app.webhooks is not None
     app.webhooks.options = FAST  # settable until start
     await app.start()
@@ -111,12 +111,6 @@ async def node(settings: Settings) -> AsyncIterator[App]:
         yield app
     finally:
         await app.stop()
-
-
-@pytest.fixture
-async def api(node: App) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.api.port}", timeout=10) as c:
-        yield Api(c, ADMIN_TOKEN)
 
 
 async def deliveries(api: Api, webhook_id: int, **params: Any) -> list[dict[str, Any]]:
