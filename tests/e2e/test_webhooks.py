@@ -22,8 +22,9 @@ from api_client import Api, items, wait_for
 from stations import Driver, connect
 
 from chargegrid.bootstrap import App, build
+from chargegrid.domain.webhooks import RetryPolicy
 from chargegrid.entrypoints.settings import Settings
-from chargegrid.service.webhooks import Options, RetryPolicy
+from chargegrid.service.webhooks import Options
 
 FAST = Options(retry=RetryPolicy(base_s=0.05, cap_s=0.2, max_attempts=30))
 

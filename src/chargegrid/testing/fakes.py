@@ -662,7 +662,8 @@ class FakeWebhookStore:
 
 
 if TYPE_CHECKING:
-    from chargegrid.service.webhooks import Delivery, Webhook, WebhookStore
+    from chargegrid.domain.webhooks import Delivery, Webhook
+    from chargegrid.service.webhooks import WebhookStore
 
     _webhook_store: WebhookStore = FakeWebhookStore()
 

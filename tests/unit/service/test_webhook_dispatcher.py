@@ -17,15 +17,9 @@ import httpx
 import pytest
 
 from chargegrid.domain.events import StationOnline, StatusChanged, TransactionUpdated
+from chargegrid.domain.webhooks import Delivery, InvalidWebhook, NotRetryable, RetryPolicy
 from chargegrid.service.events import EventBus
-from chargegrid.service.webhooks import (
-    Delivery,
-    InvalidWebhook,
-    NotRetryable,
-    Options,
-    RetryPolicy,
-    WebhookDispatcher,
-)
+from chargegrid.service.webhooks import Options, WebhookDispatcher
 from chargegrid.testing.fakes import FakeWebhookStore
 
 FAST = RetryPolicy(base_s=0.02, cap_s=0.1, max_attempts=4, jitter=0.0)

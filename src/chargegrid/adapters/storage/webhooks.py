@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chargegrid.adapters.storage import tables
 from chargegrid.adapters.storage.engine import make_engine
 from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.domain.webhooks import Delivery, Webhook
 from chargegrid.service.ports import ListQuery
-from chargegrid.service.webhooks import Delivery, Webhook
 
 _W = tables.webhooks
 _D = tables.webhook_deliveries

@@ -19,20 +19,20 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from chargegrid.domain.events import EVENT_TYPES
-from chargegrid.entrypoints.api import paging
-from chargegrid.entrypoints.api.auth import ADMIN, OPERATOR
-from chargegrid.entrypoints.api.context import Ctx
-from chargegrid.entrypoints.api.schemas import NO_NUL, ApiError, RecordId, StationId
-from chargegrid.service.ports import Filter
-from chargegrid.service.webhooks import (
+from chargegrid.domain.webhooks import (
     MIN_SECRET,
     Delivery,
     InvalidWebhook,
     NotFound,
     NotRetryable,
     Webhook,
-    WebhookDispatcher,
 )
+from chargegrid.entrypoints.api import paging
+from chargegrid.entrypoints.api.auth import ADMIN, OPERATOR
+from chargegrid.entrypoints.api.context import Ctx
+from chargegrid.entrypoints.api.schemas import NO_NUL, ApiError, RecordId, StationId
+from chargegrid.service.ports import Filter
+from chargegrid.service.webhooks import WebhookDispatcher
 
 Limit = Annotated[int, QueryParameter(ge=1, le=paging.MAX_LIMIT)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
