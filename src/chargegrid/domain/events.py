@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import get_args
 
 import msgspec
 
@@ -107,14 +108,4 @@ AnyEvent = (
 )
 
 #: Every event type, as named on the stream and in webhook subscriptions.
-EVENT_TYPES: tuple[str, ...] = (
-    "station.online",
-    "station.offline",
-    "station.booted",
-    "station.registration",
-    "connector.status",
-    "transaction.started",
-    "transaction.updated",
-    "transaction.ended",
-    "security.event",
-)
+EVENT_TYPES: tuple[str, ...] = tuple(str(kind.__struct_config__.tag) for kind in get_args(AnyEvent))
