@@ -13,7 +13,9 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -33,9 +35,11 @@ from ocpp.v16 import call as call16
 from stations import Driver, connect
 from websockets.exceptions import InvalidStatus
 
-from chargegrid.bootstrap import App
+from chargegrid.bootstrap import App, build
+from chargegrid.entrypoints import logs
 from chargegrid.entrypoints.api.app import create_api
 from chargegrid.entrypoints.api.context import ApiContext
+from chargegrid.entrypoints.settings import Settings
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 
@@ -1078,6 +1082,21 @@ NOT_AUTHENTICATED = [
     {"Authorization": f"Basic {ADMIN_TOKEN}"},
     {"Authorization": ADMIN_TOKEN},
 ]
+
+
+async def test_building_the_api_leaves_the_log_level_alone(settings: Settings) -> None:
+    """Litestar's own logging set-up would put the root logger back at INFO: every station's
+    connect and disconnect written at ``--log-level warning``, a third of the CPU per message."""
+    root = logging.getLogger()
+    saved = root.level, root.handlers[:]
+    try:
+        logs.configure("warning", "console")
+        node = await build(replace(settings, api_port=0))
+        await node.stop()
+        assert root.level == logging.WARNING
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
 
 
 async def test_public_endpoints(api: Api) -> None:

@@ -106,6 +106,12 @@ ERRORS = {
     404: "No such record",
 }
 
+#: What a route that sends an operation to a station can also answer (commands.http_errors).
+SENT = {
+    502: "The station answered with a CALLERROR (extra: code, description, details)",
+    504: "The station did not answer in time",
+}
+
 #: The error statuses particular to some routes (each route's documentation says when).
 ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
     stations.register_station: {
@@ -117,8 +123,7 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
     commands.send_command: {
         409: "The station is not connected",
         422: "The payload fails the version's schema, or the operation is unknown (extra.errors)",
-        502: "The station answered with a CALLERROR (extra: code, description, details)",
-        504: "The station did not answer in time",
+        **SENT,
     },
     tokens.create_token: {409: "An id token with this value exists"},
     tokens.import_tokens: {422: "The CSV has errors, nothing was imported (extra.errors)"},
@@ -127,14 +132,12 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
         409: "The station is not connected, or answered other than Accepted (extra.status)",
         422: "The payload fails the version's schema (extra.errors), or asks for what the"
         " station's version lacks",
-        502: "The station answered with a CALLERROR (extra: code, description, details)",
-        504: "The station did not answer in time",
+        **SENT,
     },
     reservations.cancel_reservation: {
         409: "The reservation is no longer Accepted, or the station is not connected",
         422: "The request fails the version's schema (extra.errors)",
-        502: "The station answered with a CALLERROR (extra: code, description, details)",
-        504: "The station did not answer in time",
+        **SENT,
     },
 }
 
@@ -338,6 +341,9 @@ def create_api(ctx: Ctx) -> Litestar:
         openapi_config=openapi,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         debug=False,
+        # Logging is set up once, by entrypoints.logs: Litestar's default configuration would put
+        # the root logger back at INFO, and every INFO line of the OCPP server would be written.
+        logging_config=None,
     )
     # Litestar builds the document once, on first use, and serves that object from then on:
     # build it now, to finish what it cannot say by itself.
