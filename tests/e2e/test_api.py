@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import re
+import socket
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,7 @@ from chargegrid.entrypoints.api.context import ApiContext
 from chargegrid.entrypoints.settings import Settings
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
+from chargegrid.service.ports import StorageError
 
 PASSWORD = "a-sixteen-char-pw!"
 DIALECTS = {"1.6": OCPP16, "2.0.1": OCPP201}
@@ -1097,6 +1099,18 @@ async def test_building_the_api_leaves_the_log_level_alone(settings: Settings) -
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+
+
+async def test_a_node_that_cannot_start_closes_what_it_opened(settings: Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        node = await build(replace(settings, api_port=taken.getsockname()[1]))
+        with pytest.raises(OSError, match="cannot listen"):
+            await node.start()
+    # The whole stop ran: the store, closed last, refuses reads.
+    with pytest.raises(StorageError, match="closed"):
+        await node.store.list_stations()
 
 
 async def test_public_endpoints(api: Api) -> None:

@@ -9,9 +9,10 @@ so it does not go through the group-commit writer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, literal, select, tuple_, update
 from sqlalchemy import exc as sa_exc
@@ -23,6 +24,7 @@ from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.domain.webhooks import Delivery, Webhook
 from chargegrid.service.ports import ListQuery
 
+T = TypeVar("T")
 _W = tables.webhooks
 _D = tables.webhook_deliveries
 _DELIVERY_STATE = (
@@ -54,25 +56,44 @@ def _level(name: str) -> int:
 
 
 class SqlWebhookStore:
+    """Each query runs in a task of its own that a cancelled caller does not cancel: a query
+    stopped half-way would leave its connection checked out, past :meth:`close`, for the
+    garbage collector. :meth:`close` waits for the queries under way, then closes the engines."""
+
     def __init__(self, reader: AsyncEngine, writer: AsyncEngine) -> None:
         self._reader = reader
         self._writer = writer
+        self._under_way: set[asyncio.Task[Any]] = set()
 
     async def close(self) -> None:
+        if self._under_way:
+            await asyncio.wait(list(self._under_way))
         await self._reader.dispose()
         await self._writer.dispose()
 
+    async def _whole(self, query: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.ensure_future(query)
+        self._under_way.add(task)
+        task.add_done_callback(self._under_way.discard)
+        return await asyncio.shield(task)
+
     async def _read(self, statement: Any) -> list[Any]:
-        try:
+        async def read() -> list[Any]:
             async with self._reader.connect() as conn:
                 return list(await conn.execute(statement))
+
+        try:
+            return await self._whole(read())
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"webhook store read failed: {exc}") from exc
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
-        try:
+        async def write() -> Any:
             async with self._writer.begin() as conn:
                 return await conn.execute(statement, params)
+
+        try:
+            return await self._whole(write())
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"webhook store write failed: {exc}") from exc
 
@@ -92,10 +113,13 @@ class SqlWebhookStore:
 
     async def delete_webhook(self, webhook_id: int) -> bool:
         # Deliveries first: SQLite enforces the cascade only with its foreign_keys pragma.
-        try:
+        async def both() -> Any:
             async with self._writer.begin() as conn:
                 await conn.execute(delete(_D).where(_D.c.webhook_id == webhook_id))
-                result = await conn.execute(delete(_W).where(_W.c.id == webhook_id))
+                return await conn.execute(delete(_W).where(_W.c.id == webhook_id))
+
+        try:
+            result = await self._whole(both())
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"webhook store write failed: {exc}") from exc
         return bool(result.rowcount)

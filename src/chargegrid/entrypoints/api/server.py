@@ -50,7 +50,8 @@ class ApiServer:
         self._task = asyncio.get_running_loop().create_task(self._serve())
         while not self._server.started:
             if self._task.done():
-                await self._task  # raises why it stopped
+                failed, self._task = self._task, None  # nothing for stop() to wait for
+                await failed  # raises why it stopped
                 raise OSError(f"the REST API stopped before it started (port {self.port})")
             await asyncio.sleep(0.01)
         servers = self._server.servers
