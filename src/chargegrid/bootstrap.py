@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy import exc as sa_exc
@@ -16,6 +17,7 @@ from chargegrid.adapters.storage.message_log import open_message_log_store
 from chargegrid.adapters.storage.migrate import normalize_url, upgrade
 from chargegrid.adapters.storage.store import SqlStore, open_store
 from chargegrid.adapters.storage.webhooks import open_webhook_store
+from chargegrid.adapters.transport.tls import TlsFiles, server_context
 from chargegrid.adapters.transport.websocket import OcppServer, ServerOptions
 from chargegrid.domain.model import UnknownStationPolicy
 from chargegrid.entrypoints.api import metrics
@@ -33,6 +35,7 @@ from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import StorageError, Store
 from chargegrid.service.reservations import Reservations
+from chargegrid.service.security import SecurityProfiles
 from chargegrid.service.webhooks import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
@@ -58,6 +61,7 @@ class App:
     message_log: MessageLog | None = None
     reservations: Reservations | None = None
     webhooks: WebhookDispatcher | None = None
+    security_profiles: SecurityProfiles | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -118,7 +122,20 @@ def _wire(settings: Settings, store: Store) -> App:
             heartbeat_interval_s=settings.heartbeat_interval,
         ),
     )
-    ocpp = OcppService(system, require_auth=settings.require_auth)
+    ocpp = OcppService(
+        system,
+        require_auth=settings.require_auth,
+        organization=settings.station_organization or None,
+    )
+    tls = None
+    if settings.tls_cert:
+        tls = server_context(
+            TlsFiles(
+                Path(settings.tls_cert),
+                Path(settings.tls_key),
+                Path(settings.tls_client_ca) if settings.tls_client_ca else None,
+            )
+        )
     message_log = None
     if settings.message_log_days > 0:
         message_log = MessageLog(
@@ -135,10 +152,15 @@ def _wire(settings: Settings, store: Store) -> App:
             path_prefixes=settings.path_prefixes,
             ping_interval_s=settings.ping_interval,
             call_timeout_s=settings.call_timeout,
+            tls_port=settings.tls_port if tls is not None else None,
         ),
+        ssl=tls,
         tap=None if message_log is None else message_log.tap,
     )
     commands = Commands(server, store, clock)
+    security_profiles = SecurityProfiles(
+        commands, ocpp, tls=tls is not None, client_ca=bool(settings.tls_client_ca)
+    )
     reservations = Reservations(commands, store)
     access = AccessControl(store, clock, admin_token=settings.admin_token or None)
     live = LiveView(store, clock)  # the dashboard's overview, kept from the event bus
@@ -154,6 +176,7 @@ def _wire(settings: Settings, store: Store) -> App:
                 access,
                 server,
                 reservations,
+                security_profiles,
                 metrics.registry(
                     server, store if isinstance(store, SqlStore) else None, message_log
                 ),
@@ -177,4 +200,5 @@ def _wire(settings: Settings, store: Store) -> App:
         message_log,
         reservations=reservations,
         webhooks=webhooks,
+        security_profiles=security_profiles,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -190,19 +191,21 @@ async def connect(
     password: str | None = None,
     path: str = "/ocpp",
     station_class: type[Any] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Any]:
     """Connect a station of ``version`` and run its message loop until the block ends.
 
     ``station_class``: a ChargePoint of that version other than Station16 / Station201 (one
-    that answers differently)."""
+    that answers differently). ``tls``: connect with wss:// (``port`` is then the TLS port)."""
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     ws = await websockets.connect(
-        f"ws://127.0.0.1:{port}{path}/{station_id}",
+        f"{'wss' if tls else 'ws'}://127.0.0.1:{port}{path}/{station_id}",
         subprotocols=[SUBPROTOCOL[version]],  # type: ignore[list-item]
         additional_headers=headers,
+        ssl=tls,
         open_timeout=5,
     )
     cls = station_class or (Station16 if version == "1.6" else Station201)
@@ -230,6 +233,7 @@ class Driver:
     def __init__(self, cp: Any, version: str) -> None:
         self.cp = cp
         self.version = version
+        self.token_type = "ISO14443"  # 2.0.1 IdTokenType of the tokens it presents
         self._seq = 0
 
     async def boot(self, reason: str = "PowerUp") -> str:
@@ -280,7 +284,9 @@ class Driver:
         if self.version == "1.6":
             res = await self.cp.call(call16.Authorize(id_tag=tag))
             return str(res.id_tag_info["status"])
-        res = await self.cp.call(call201.Authorize(id_token={"id_token": tag, "type": "ISO14443"}))
+        res = await self.cp.call(
+            call201.Authorize(id_token={"id_token": tag, "type": self.token_type})
+        )
         return str(res.id_token_info["status"])
 
     async def start(
@@ -320,7 +326,7 @@ class Driver:
             seq_no=self._seq,
             transaction_info=info,
             evse={"id": connector, "connector_id": 1},
-            id_token={"id_token": tag, "type": "ISO14443"} if tag else None,
+            id_token={"id_token": tag, "type": self.token_type} if tag else None,
             meter_value=[
                 {
                     "timestamp": now_iso(),

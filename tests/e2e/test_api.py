@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from api_client import (
     ADMIN_TOKEN,
     API,
@@ -89,6 +90,7 @@ async def test_station_registered_read_and_refused(api: Api) -> None:
         "boot_reason": None,
         "last_seen": None,
         "password_set": False,
+        "security_profile": 0,
         "lenient": ["enum-case"],
         "latitude": None,
         "longitude": None,
@@ -1069,7 +1071,7 @@ def doc_says_stream(path: str) -> bool:
 
 def needs_role(method: str, path: str) -> str:
     """The least role an operation needs, as the routes declare it."""
-    if path.startswith(f"{API}/api-tokens"):
+    if path.startswith(f"{API}/api-tokens") or path.endswith("/security-profile"):
         return "admin"
     if path.startswith(f"{API}/webhooks"):
         operator = path.endswith("/deliveries") or path.endswith("/retry")
@@ -1092,13 +1094,14 @@ async def test_building_the_api_leaves_the_log_level_alone(settings: Settings) -
     root = logging.getLogger()
     saved = root.level, root.handlers[:]
     try:
-        logs.configure("warning", "console")
+        logs.configure("warning", "console", cache_loggers=False)
         node = await build(replace(settings, api_port=0))
         await node.stop()
         assert root.level == logging.WARNING
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+        structlog.reset_defaults()  # the next tests capture structlog lines
 
 
 async def test_a_node_that_cannot_start_closes_what_it_opened(settings: Settings) -> None:
@@ -1135,6 +1138,7 @@ async def test_the_openapi_document_lists_every_route(node: App, api: Api) -> No
             node.access,
             node.server,
             node.reservations,
+            node.security_profiles,
         )
     )
     served = {

@@ -66,12 +66,25 @@ def test_a_database_that_cannot_be_opened_is_reported(
 
 def test_station_show_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
-    assert run(db, "station", "add", "CP-1", "--password", "a-16-to-40-char-secret") == 0
+    assert (
+        run(
+            db,
+            "station",
+            "add",
+            "CP-1",
+            "--password",
+            "a-16-to-40-char-secret",
+            "--security-profile",
+            "2",
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run(db, "station", "show", "CP-1") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["station", "CP-1"]
     assert ["password", "set", "True"] in [line.split() for line in out.splitlines()]
+    assert ["security", "profile", "2"] in [line.split() for line in out.splitlines()]
     assert "no connector status reported" in out
     assert "no active transaction" in out
     assert run(db, "station", "show", "CP-9", "--json") == 1
@@ -229,6 +242,28 @@ def test_unusable_database_is_an_error_not_a_traceback(
 def test_bad_setting_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "cannot read settings file" in capsys.readouterr().err
+    assert main(["serve", "--tls-cert", str(tmp_path / "cert.pem")]) == 2
+    assert "tls_cert and tls_key go together" in capsys.readouterr().err
+
+
+def test_unusable_tls_files_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    db = f"sqlite:///{tmp_path / 'tls.db'}"
+    code = main(
+        [
+            "serve",
+            "--db",
+            db,
+            "--tls-cert",
+            str(tmp_path / "cert.pem"),
+            "--tls-key",
+            str(tmp_path / "cert.pem"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"chargegrid: cannot load the server certificate {tmp_path}/cert.pem")
+    assert "Traceback" not in err
 
 
 def test_send_help_lists_its_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,6 +108,7 @@ class Station(msgspec.Struct):
     latitude: float | None = None  # WGS 84 degrees, for the map
     longitude: float | None = None
     location: str | None = None  # an address or site name, free text
+    security_profile: int = 0  # 0-3, see chargegrid.domain.security
 
 
 class StatusChange(msgspec.Struct, frozen=True, gc=False):

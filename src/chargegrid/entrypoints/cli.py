@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from chargegrid import __version__
+from chargegrid.adapters.transport.tls import TlsConfigError
 from chargegrid.entrypoints import cli_data, cli_send, logs, settings
 from chargegrid.entrypoints.cli_common import USAGE, CliError, open_db, print_table, where
 from chargegrid.service.ports import StorageError
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         _fail(f"database {where(conf.db)}: {exc}")
         return 1
+    except TlsConfigError as exc:
+        _fail(str(exc))
+        return USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (chargegrid tx export | head)
@@ -105,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("station_id")
     add.add_argument("--password", help="Basic-auth password (security profile 1), 16-40 chars")
     add.add_argument("--pending", action="store_true", help="register it as pending")
+    add.add_argument(
+        "--security-profile",
+        type=int,
+        choices=range(4),
+        default=0,
+        help="0 none, 1 Basic auth, 2 TLS + Basic auth, 3 TLS client certificate (default 0)",
+    )
     settings.add_arguments(add)
     add.set_defaults(func=_station_add)
     for name, helptext in (("accept", "accept a station"), ("reject", "reject a station")):
@@ -138,6 +149,9 @@ async def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     log.info(
         "chargegrid ready",
         ocpp=f"ws://{conf.host}:{app.server.port}/ocpp/<stationId>",
+        ocpp_tls=(
+            f"wss://{conf.host}:{app.server.tls_port}/ocpp/<stationId>" if conf.tls_cert else "off"
+        ),
         api=f"http://{conf.host}:{app.api.port}/api/v1 (docs at /api/v1/docs)",
         db=conf.db.split("@")[-1],
     )
@@ -194,6 +208,8 @@ async def _station_add(args: argparse.Namespace, conf: settings.Settings) -> int
         await ocpp.central.set_registration(args.station_id, registration)
         if args.password:
             await ocpp.set_password(args.station_id, args.password)
+        if args.security_profile:
+            await ocpp.set_security_profile(args.station_id, args.security_profile)
     print(f"station {args.station_id} registered ({registration.value})")
     return 0
 

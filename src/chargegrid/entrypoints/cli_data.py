@@ -157,6 +157,7 @@ async def _station_show(args: argparse.Namespace, conf: settings.Settings) -> in
             ("firmware", out.firmware_version),
             ("boot reason", out.boot_reason),
             ("password set", out.password_set),
+            ("security profile", out.security_profile),
             ("lenient", out.lenient),
         ]
     )
@@ -186,6 +187,7 @@ async def _station_show(args: argparse.Namespace, conf: settings.Settings) -> in
 async def _token_add(args: argparse.Namespace, conf: settings.Settings) -> int:
     import msgspec
 
+    from chargegrid.domain.autocharge import MacAddressError
     from chargegrid.entrypoints.api.schemas import TokenIn
 
     fields: dict[str, Any] = {
@@ -200,7 +202,7 @@ async def _token_add(args: argparse.Namespace, conf: settings.Settings) -> int:
         fields["expires_at"] = parse_time(args.expires, "--expires")
     try:
         token = msgspec.convert(fields, TokenIn).to_domain()
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, MacAddressError) as exc:
         raise CliError(str(exc), USAGE) from exc
     async with open_db(conf) as store:
         if await store.get_token(token.value) is not None:

@@ -33,6 +33,12 @@ class Settings:
     call_timeout: float = 30.0
     heartbeat_interval: int = 300
     require_auth: bool = False
+    # TLS (security profiles 2 and 3): wss:// on tls_port when a certificate and key are given
+    tls_port: int = 9443
+    tls_cert: str = ""  # PEM: the server certificate, then its intermediate CAs
+    tls_key: str = ""  # PEM, unencrypted; readable by chargegrid only
+    tls_client_ca: str = ""  # PEM CAs that station certificates must chain to (profile 3)
+    station_organization: str = ""  # the O every station certificate must carry, if set
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -47,6 +53,12 @@ class Settings:
             raise SettingsError("ocpp_port must be a TCP port number")
         if not 0 <= self.api_port <= 65535:
             raise SettingsError("api_port must be a TCP port number")
+        if not 0 <= self.tls_port <= 65535:
+            raise SettingsError("tls_port must be a TCP port number")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert and tls_key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("tls_client_ca needs tls_cert and tls_key (TLS is profile 2 and 3)")
         if self.admin_token and len(self.admin_token) < 16:
             raise SettingsError("admin_token must have at least 16 characters")
         if self.log_format not in ("console", "json"):
@@ -83,6 +95,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="refuse stations without a password (security profile 1 for all)",
+    )
+    parser.add_argument("--tls-port", type=int, help="wss:// port for stations (default 9443)")
+    parser.add_argument(
+        "--tls-cert", help="server certificate (PEM, with its chain): turns on the TLS port"
+    )
+    parser.add_argument("--tls-key", help="the server certificate's private key (PEM)")
+    parser.add_argument(
+        "--tls-client-ca", help="CAs (PEM) that stations' client certificates chain to"
+    )
+    parser.add_argument(
+        "--station-organization",
+        help="organizationName every station client certificate must carry",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

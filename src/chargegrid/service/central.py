@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from msgspec.structs import replace
 
-from chargegrid.domain import events
+from chargegrid.domain import autocharge, events
 from chargegrid.domain.authorization import authorize
 from chargegrid.domain.metering import energy_register_wh, power_w
 from chargegrid.domain.model import (
@@ -182,7 +182,9 @@ class CentralSystem:
 
     async def authorize(self, token_value: str, *, own_transaction: bool = False) -> Authorization:
         """``own_transaction``: the token is presented within the transaction it runs (a stop,
-        a 2.0.1 TransactionEvent), so that transaction does not make it ConcurrentTx."""
+        a 2.0.1 TransactionEvent), so that transaction does not make it ConcurrentTx. A vehicle
+        MAC (``VID:...``, Autocharge) is looked up in its canonical form."""
+        token_value = autocharge.canonical(token_value)
         token = await self.store.get_token(token_value)
         active = (
             token is not None
@@ -200,6 +202,8 @@ class CentralSystem:
 
         A resent start (same station, connector, time, token and meter) gets the first one's id.
         """
+        if new.id_token:
+            new = replace(new, id_token=autocharge.canonical(new.id_token))
         auth = await self.authorize(new.id_token) if new.id_token else None
         existing = await self.store.find_same_start(new)
         if existing is not None:

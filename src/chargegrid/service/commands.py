@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from chargegrid.domain.redaction import redact
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 from chargegrid.protocols.ocppj.dialect import Dialect
@@ -109,8 +110,9 @@ class Commands:
         timeout: float | None = None,
     ) -> CommandResult:
         sent_at = self.clock.now()
-        request_json: dict[str, Any] = (
-            msgspec.to_builtins(payload) if isinstance(payload, msgspec.Struct) else dict(payload)
+        request_json: dict[str, Any] = redact(  # what is kept and shown: no secrets
+            action,
+            msgspec.to_builtins(payload) if isinstance(payload, msgspec.Struct) else dict(payload),
         )
         try:
             link = self.links.get(station_id)

@@ -17,6 +17,8 @@ Rules:
   station and direction, the last ``_PENDING_PER_STATION`` CALLs' unique ids (OCPP-J allows one
   outstanding CALL per direction, so a handful is plenty) and matches answers in the other
   direction by unique id.
+* The secrets the CSMS sends a station (passwords, VPN keys: :mod:`chargegrid.domain.redaction`)
+  are blanked before an entry is kept or tailed.
 * Frames above ``max_payload_bytes`` are cut there and marked ``truncated``; NUL characters
   (which PostgreSQL text cannot hold) are written as ``\\u0000``.
 * Retention: every ``retention_interval_s`` entries older than ``retention_days`` are deleted,
@@ -39,6 +41,8 @@ import msgspec
 import structlog
 
 from chargegrid.domain.message_log import Direction, LoggedMessage, MessageType
+from chargegrid.domain.redaction import ACTIONS as SECRET_BEARING
+from chargegrid.domain.redaction import redact
 from chargegrid.service.feed import Feed
 from chargegrid.service.ports import Clock
 
@@ -128,6 +132,19 @@ def read_header(frame: bytes | str) -> tuple[MessageType, str | None, str | None
     return kind, unique_id, action
 
 
+def _without_secrets(frame: bytes | str, action: str) -> bytes | str:
+    """The CALL frame with the secrets of its payload blanked (:mod:`.domain.redaction`)."""
+    try:
+        parts = msgspec.json.decode(frame)
+        if isinstance(parts, list) and len(parts) == 4 and isinstance(parts[3], dict):
+            redacted = redact(action, parts[3])
+            if redacted is not parts[3]:
+                return msgspec.json.encode([*parts[:3], redacted])
+    except msgspec.DecodeError:
+        pass
+    return frame
+
+
 def _release(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -207,6 +224,8 @@ class MessageLog:
                     elif len(pending) >= _PENDING_PER_STATION:
                         del pending[next(iter(pending))]
                     pending[unique_id] = action
+                    if action in SECRET_BEARING:
+                        frame = _without_secrets(frame, action)
             elif kind != "invalid" and unique_id is not None:
                 pending = calls.get((station_id, _OTHER.get(direction, direction)))
                 action = None if pending is None else pending.pop(unique_id, None)

@@ -15,6 +15,7 @@ from chargegrid.domain.model import (
     TransactionState,
     UnknownStationPolicy,
 )
+from chargegrid.domain.security import Channel, Refusal
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.service.central import BootInfo, CentralSystem, Settings
 from chargegrid.service.ocpp.context import StationContext
@@ -92,16 +93,29 @@ async def test_gate_refuses_messages_from_a_pending_station() -> None:
     assert info.value.kind is ErrorKind.NOT_SUPPORTED
 
 
+PLAIN = Channel()
+
+
+def _why(refused: Refusal | None) -> str | None:
+    return None if refused is None else refused.reason
+
+
 async def test_passwords_are_checked_from_memory() -> None:
     central = system()
     service = OcppService(central)
     await service.set_password("CS-1", "sixteen-chars-pw")
-    assert service.authenticate("CS-1", "sixteen-chars-pw")
-    assert service.authenticate("CS-1", "sixteen-chars-pw")  # the cached path
-    assert not service.authenticate("CS-1", "wrong-password-xx")
-    assert not service.authenticate("CS-1", None)
-    assert service.authenticate("CS-2", None)  # no password set and none required
-    assert not OcppService(central, require_auth=True).authenticate("CS-2", None)
+    assert service.admit("CS-1", "sixteen-chars-pw", PLAIN) is None
+    assert service.admit("CS-1", "sixteen-chars-pw", PLAIN) is None  # the cached path
+    assert (
+        _why(service.admit("CS-1", "wrong-password-xx", PLAIN))
+        == "authentication failed: password wrong"
+    )
+    assert _why(service.admit("CS-1", None, PLAIN)) == "authentication failed: password not sent"
+    assert service.admit("CS-2", None, PLAIN) is None  # no password set and none required
+    assert (
+        _why(OcppService(central, require_auth=True).admit("CS-2", None, PLAIN))
+        == "security profile 1 needs a password; none is set"
+    )
     stored = await central.store.get_station("CS-1")
     assert stored is not None and stored.password_hash and "sixteen" not in stored.password_hash
 
@@ -118,10 +132,31 @@ async def test_password_guessing_is_throttled() -> None:
     service = OcppService(system())
     await service.set_password("CS-1", "sixteen-chars-pw")
     for n in range(5):
-        assert not service.authenticate("CS-1", f"wrong-password-{n:02}")
+        assert service.admit("CS-1", f"wrong-password-{n:02}", PLAIN) is not None
     # throttled: even the right password is refused without being checked, for a while
-    assert not service.authenticate("CS-1", "sixteen-chars-pw")
-    assert service.authenticate("CS-2", None)
+    assert _why(service.admit("CS-1", "sixteen-chars-pw", PLAIN)) == (
+        "authentication failed: password throttled"
+    )
+    assert service.admit("CS-2", None, PLAIN) is None
+
+
+async def test_a_station_is_held_to_its_security_profile() -> None:
+    service = OcppService(system(), organization="ACME CPO")
+    await service.set_password("CS-1", "sixteen-chars-pw")
+    await service.set_security_profile("CS-1", 2)
+    tls = Channel(tls=True)
+    assert _why(service.admit("CS-1", "sixteen-chars-pw", PLAIN)) == (
+        "security profile 2 needs TLS; the connection has none"
+    )
+    assert service.admit("CS-1", "sixteen-chars-pw", tls) is None
+    await service.set_security_profile("CS-1", 3)
+    assert _why(service.admit("CS-1", "sixteen-chars-pw", tls)) == (
+        "security profile 3 needs a client certificate; none was presented"
+    )
+    mine = Channel(tls=True, client_cn="CS-1", client_org="ACME CPO")
+    assert service.admit("CS-1", None, mine) is None  # no password at profile 3
+    stored = await service.central.store.get_station("CS-1")
+    assert stored is not None and stored.security_profile == 3
 
 
 async def test_invalid_and_offline_commands_are_recorded() -> None:

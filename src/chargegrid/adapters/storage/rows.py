@@ -46,6 +46,7 @@ def station_values(station: Station) -> Values:
         "latitude": station.latitude,
         "longitude": station.longitude,
         "location": station.location,
+        "security_profile": station.security_profile,
     }
 
 
@@ -66,6 +67,7 @@ def to_station(row: Row[Any]) -> Station:
         latitude=row.latitude,
         longitude=row.longitude,
         location=row.location,
+        security_profile=row.security_profile,
     )
 
 

@@ -130,6 +130,7 @@ stations = Table(
     Column("latitude", Float),
     Column("longitude", Float),
     Column("location", Text),
+    Column("security_profile", Integer, nullable=False, server_default="0"),
 )
 
 boots = Table(

@@ -31,6 +31,7 @@ class ServerStats:
     messages: Counter[tuple[str, str]] = field(default_factory=Counter)
     latency: dict[str, Latencies] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
+    refused_handshakes: int = 0  # TLS or WebSocket handshakes refused (each one is logged)
 
     def answered(self, action: str, result: str, seconds: float) -> None:
         self.messages[(action, result)] += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,12 @@ from urllib.parse import unquote
 
 import msgspec
 import picows
+import picows.picows as picows_protocol
 import structlog
 
 from chargegrid.adapters.transport.stats import ServerStats
+from chargegrid.adapters.transport.tls import channel_of, refusal_reason
+from chargegrid.domain.security import Channel, Refusal
 from chargegrid.protocols.ocppj.dialect import Dialect
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.session import (
@@ -51,8 +55,9 @@ log = structlog.get_logger(__name__)
 class ConnectionHooks(Protocol):
     """What the transport asks of the service layer."""
 
-    def authenticate(self, station_id: str, password: str | None) -> bool:
-        """Synchronous (from an in-memory cache): runs inside the HTTP upgrade."""
+    def admit(self, station_id: str, password: str | None, channel: Channel) -> Refusal | None:
+        """Why the station may not connect (None: it may). Synchronous, from an in-memory
+        cache: it runs inside the HTTP upgrade."""
         ...
 
     def lenient(self, station_id: str) -> frozenset[Deviation]: ...
@@ -84,6 +89,8 @@ class ServerOptions:
     ping_interval_s: float = 60.0
     call_timeout_s: float = 30.0
     max_message_bytes: int = 1 << 20
+    tls_port: int | None = None  # with an ``ssl`` context: the port of wss:// (profiles 2, 3)
+    tls_handshake_timeout_s: float = 10.0
 
 
 class StationConnection(picows.WSListener):
@@ -324,33 +331,47 @@ class OcppServer:
         self._preference = [d.subprotocol for d in dialects]
         self._ssl = ssl
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
         self.connections: dict[str, StationConnection] = {}
         self.port = options.port
+        self.tls_port = options.tls_port
         self.stats = ServerStats()
 
     async def start(self) -> None:
         opts = self.options
         self._server = await picows.ws_create_server(
-            self._accept,
+            self._accept_plain,
             opts.host,
             opts.port,
-            ssl=self._ssl,
             enable_auto_ping=opts.ping_interval_s > 0,
             auto_ping_idle_timeout=max(opts.ping_interval_s, 0.1),
             auto_ping_reply_timeout=max(opts.ping_interval_s, 0.1),
             max_frame_size=opts.max_message_bytes,
-            websocket_handshake_timeout=10,
-            read_buffer_init_size=2048,  # grows on demand; 16 KiB idle per station otherwise
+            websocket_handshake_timeout=_WS_HANDSHAKE_TIMEOUT_S,
+            read_buffer_init_size=_READ_BUFFER_INIT,
         )
         sockets = self._server.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("OCPP server listening", host=opts.host, port=self.port)
+        if self._ssl is not None and opts.tls_port is not None:
+            loop = asyncio.get_running_loop()
+            self._tls_server = await loop.create_server(
+                lambda: _TlsGate(self), opts.host, opts.tls_port
+            )
+            sockets = self._tls_server.sockets
+            if sockets:
+                self.tls_port = sockets[0].getsockname()[1]
+            log.info("OCPP TLS server listening", host=opts.host, port=self.tls_port)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every station with 1001 Going Away, wait for them to go."""
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+        for handshake in list(self._handshakes):
+            handshake.cancel()
         connections = list(self.connections.values())
         for conn in connections:
             conn.close(picows.WSCloseCode.GOING_AWAY, b"server shutting down")
@@ -361,8 +382,9 @@ class OcppServer:
         pending = [t for c in connections for t in c._tasks]
         pending.append(asyncio.ensure_future(self.hooks.drain()))
         await asyncio.wait(pending, timeout=timeout)
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                await server.wait_closed()
 
     def get(self, station_id: str) -> StationConnection | None:
         return self.connections.get(station_id)
@@ -387,7 +409,10 @@ class OcppServer:
 
     # --- handshake --------------------------------------------------------------------------
 
-    def _accept(self, request: picows.WSUpgradeRequest) -> Any:
+    def _accept_plain(self, request: picows.WSUpgradeRequest) -> Any:
+        return self._accept(request, _PLAIN)
+
+    def _accept(self, request: picows.WSUpgradeRequest, channel: Channel) -> Any:
         station_id = self._station_id(request.path)
         if station_id is None:
             return _refuse(404, "unknown path; stations connect to /ocpp/<stationId>")
@@ -403,8 +428,18 @@ class OcppServer:
                 400, f"no supported subprotocol; this CSMS speaks {', '.join(self._preference)}"
             )
         password = _basic_password(request.headers.get("Authorization"), station_id)
-        if not self.hooks.authenticate(station_id, password):
-            log.warning("handshake refused: authentication failed", station_id=station_id)
+        refused = self.hooks.admit(station_id, password, channel)
+        if refused is not None:
+            log.warning(
+                "handshake refused",
+                station_id=station_id,
+                reason=refused.reason,
+                tls=channel.tls,
+                client_cert=channel.client_cn,
+            )
+            self.stats.refused_handshakes += 1
+            if not refused.bad_credentials:
+                return _refuse(403, refused.reason)
             return picows.WSUpgradeResponseWithListener(
                 picows.WSUpgradeResponse.create_error_response(
                     401, b"authentication required", {"WWW-Authenticate": 'Basic realm="ocpp"'}
@@ -440,6 +475,107 @@ class OcppServer:
             del self.connections[conn.station_id]
             return True
         return False
+
+    # --- the TLS port ------------------------------------------------------------------------
+
+    def _tls_handshake(self, transport: asyncio.Transport) -> None:
+        task = asyncio.get_running_loop().create_task(self._upgrade_to_tls(transport))
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _upgrade_to_tls(self, transport: asyncio.Transport) -> None:
+        """TLS on an accepted connection, then the WebSocket protocol on top of it."""
+        loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        early = _EarlyBytes()
+        try:
+            secure = await loop.start_tls(
+                transport,
+                early,
+                self._ssl,
+                server_side=True,
+                ssl_handshake_timeout=self.options.tls_handshake_timeout_s,
+            )
+        except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
+            self.stats.refused_handshakes += 1
+            log.warning("TLS handshake refused", peer=_peer(peer), reason=refusal_reason(exc))
+            transport.close()
+            return
+        except asyncio.CancelledError:
+            transport.close()
+            raise
+        if secure is None or early.lost:
+            return
+        channel = channel_of(secure)
+        opts = self.options
+        protocol = picows_protocol.WSProtocol(  # type: ignore[attr-defined]  # not in the stubs
+            None,  # host and port: a client's
+            None,  # path: a client's
+            False,  # is_client_side
+            lambda request: self._accept(request, channel),
+            logging.getLogger("picows.server"),
+            True,  # disconnect_on_exception
+            _WS_HANDSHAKE_TIMEOUT_S,
+            opts.ping_interval_s > 0,
+            max(opts.ping_interval_s, 0.1),
+            max(opts.ping_interval_s, 0.1),
+            picows.WSAutoPingStrategy.PING_WHEN_IDLE,
+            True,  # enable_auto_pong
+            opts.max_message_bytes,
+            None,  # extra headers
+            _READ_BUFFER_INIT,
+        )
+        secure.set_protocol(protocol)
+        protocol.connection_made(secure)
+        early.hand_over(protocol)
+
+
+class _TlsGate(asyncio.Protocol):
+    """A connection to the TLS port until its handshake starts: no byte may be read before."""
+
+    def __init__(self, server: OcppServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()  # the ClientHello is start_tls's to read
+        self.server._tls_handshake(transport)
+
+
+class _EarlyBytes(asyncio.Protocol):
+    """The application side of a TLS connection until the WebSocket protocol takes over: keeps
+    what arrives in between (a station sends its upgrade request right after the handshake)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
+    def hand_over(self, protocol: asyncio.BufferedProtocol) -> None:
+        view = memoryview(self.data)
+        while view:
+            buffer = memoryview(protocol.get_buffer(len(view)))
+            n = min(len(buffer), len(view))
+            buffer[:n] = view[:n]
+            protocol.buffer_updated(n)
+            view = view[n:]
+        self.data = bytearray()
+
+
+_PLAIN = Channel()
+_WS_HANDSHAKE_TIMEOUT_S = 10
+_READ_BUFFER_INIT = 2048  # grows on demand; 16 KiB idle per station otherwise
+
+
+def _peer(peername: Any) -> str:
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return f"{peername[0]}:{peername[1]}"
+    return str(peername)
 
 
 def _refuse(status: int, reason: str) -> picows.WSUpgradeResponseWithListener:

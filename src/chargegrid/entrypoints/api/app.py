@@ -49,6 +49,7 @@ from chargegrid.entrypoints.api import (
     overview,
     reservations,
     schemas,
+    security,
     stations,
     token_groups,
     tokens,
@@ -125,7 +126,18 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
         422: "The payload fails the version's schema, or the operation is unknown (extra.errors)",
         **SENT,
     },
-    tokens.create_token: {409: "An id token with this value exists"},
+    security.raise_security_profile: {
+        409: "The station is not connected, a prerequisite is missing, or the station declined"
+        " a step (extra.steps)",
+        422: "A fallback slot is out of range, or a step's payload fails the version's schema"
+        " (extra.errors)",
+        **SENT,
+    },
+    tokens.create_token: {
+        409: "An id token with this value exists",
+        422: "A MacAddress token whose value is no MAC address",
+    },
+    tokens.update_token: {422: "kind MacAddress for a value that is no vehicle MAC"},
     tokens.import_tokens: {422: "The CSV has errors, nothing was imported (extra.errors)"},
     reservations.make_reservation: {
         404: "No such station",
@@ -213,7 +225,11 @@ def _strict_bodies(document: OpenAPI) -> None:
     does not say so in their schemas, so the document would promise that any extra field does.
     """
     components = document.components.schemas
-    declared = {**vars(schemas), **vars(reservations)}  # the modules with request structs
+    declared = {
+        **vars(schemas),
+        **vars(reservations),
+        **vars(security),
+    }  # the modules with request structs
     for name, struct in declared.items():
         if (
             isinstance(struct, type)
@@ -255,7 +271,12 @@ def create_api(ctx: Ctx) -> Litestar:
             Router(
                 "/stations",
                 route_handlers=_documented(
-                    [*stations.handlers, *message_log.handlers, *commands.handlers]
+                    [
+                        *stations.handlers,
+                        *message_log.handlers,
+                        *commands.handlers,
+                        *security.handlers,
+                    ]
                 ),
                 tags=["stations"],
             ),

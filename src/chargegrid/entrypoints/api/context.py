@@ -16,6 +16,7 @@ from chargegrid.service.message_log import MessageLog
 from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import Store
 from chargegrid.service.reservations import Reservations
+from chargegrid.service.security import SecurityProfiles
 from chargegrid.service.webhooks import WebhookDispatcher
 
 
@@ -40,6 +41,7 @@ class ApiContext:
     access: AccessControl
     connections: Connections
     reservations: Reservations
+    security_profiles: SecurityProfiles
     metrics: CollectorRegistry | None = None  # what GET /metrics shows
     message_log: MessageLog | None = None  # None: the message log is off
     live: LiveView | None = None  # what GET /api/v1/overview shows

@@ -92,6 +92,12 @@ class NodeCollector(Collector):
         for code, count in sorted(stats.rejected.items()):
             rejected.add_metric([code], count)
         yield rejected
+        yield CounterMetricFamily(
+            "chargegrid_ocpp_refused_handshakes",
+            "Connections refused before the WebSocket opened (TLS, authentication, security "
+            "profile; the log says why)",
+            value=stats.refused_handshakes,
+        )
 
         if self.message_log is not None:
             yield CounterMetricFamily(

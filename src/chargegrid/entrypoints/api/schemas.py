@@ -15,6 +15,7 @@ import msgspec
 from litestar.params import PathParameter
 
 from chargegrid.domain.access import ApiToken, Role
+from chargegrid.domain.autocharge import vehicle_token
 from chargegrid.domain.model import (
     IdToken,
     MeterReading,
@@ -42,6 +43,14 @@ RegistrationName = Literal["Accepted", "Pending", "Rejected"]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS 84 degrees")]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS 84 degrees")]
 Location = Annotated[str, msgspec.Meta(max_length=200, description="address or site name")]
+# A Literal, not ge=0 / le=3: Litestar drops a ``minimum`` of 0 from a union's schema.
+ProfileNumber = Annotated[
+    Literal[0, 1, 2, 3],
+    msgspec.Meta(
+        description="OCPP security profile: 0 none, 1 Basic auth, 2 TLS + Basic auth, "
+        "3 TLS with a client certificate",
+    ),
+]
 DeviationName = Literal["extra-fields", "enum-case", "numbers-as-strings", "strings-as-numbers"]
 
 
@@ -57,6 +66,7 @@ class StationOut(msgspec.Struct):
     boot_reason: str | None
     last_seen: datetime | None
     password_set: bool
+    security_profile: int
     lenient: list[str]
     latitude: float | None
     longitude: float | None
@@ -76,6 +86,7 @@ class StationOut(msgspec.Struct):
             boot_reason=station.boot_reason,
             last_seen=station.last_seen,
             password_set=station.password_hash is not None,
+            security_profile=station.security_profile,
             lenient=sorted(station.lenient),
             latitude=station.latitude,
             longitude=station.longitude,
@@ -115,6 +126,7 @@ class StationIn(msgspec.Struct, forbid_unknown_fields=True):
     id: StationId
     registration: RegistrationName = "Accepted"
     password: Annotated[str, msgspec.Meta(min_length=16, max_length=40)] | None = None
+    security_profile: ProfileNumber = 0
     lenient: list[DeviationName] = []
     latitude: Latitude | None = None
     longitude: Longitude | None = None
@@ -122,12 +134,15 @@ class StationIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class StationPatch(msgspec.Struct, forbid_unknown_fields=True):
-    """Change what is given; ``password: null`` removes the password."""
+    """Change what is given; ``password: null`` removes the password. ``security_profile`` sets
+    what chargegrid holds the station to, from its next connection; to move a connected station
+    up, use ``POST /stations/{id}/security-profile``, which reconfigures the station first."""
 
     registration: RegistrationName | msgspec.UnsetType = msgspec.UNSET
     password: (
         Annotated[str, msgspec.Meta(min_length=16, max_length=40)] | msgspec.UnsetType | None
     ) = msgspec.UNSET
+    security_profile: ProfileNumber | msgspec.UnsetType = msgspec.UNSET
     lenient: list[DeviationName] | msgspec.UnsetType = msgspec.UNSET
     latitude: Latitude | msgspec.UnsetType | None = msgspec.UNSET
     longitude: Longitude | msgspec.UnsetType | None = msgspec.UNSET
@@ -198,9 +213,12 @@ class TokenIn(msgspec.Struct, forbid_unknown_fields=True):
             self.expires_at = storable(self.expires_at)
 
     def to_domain(self) -> IdToken:
+        """Raises :class:`~chargegrid.domain.autocharge.MacAddressError` for a MacAddress token
+        whose value is no MAC address; a vehicle's MAC is kept in its ``VID:`` form."""
+        kind = TokenKind(self.kind)
         return IdToken(
-            value=self.value,
-            kind=TokenKind(self.kind),
+            value=vehicle_token(self.value) if kind is TokenKind.MAC_ADDRESS else self.value,
+            kind=kind,
             group=self.group,
             expires_at=self.expires_at,
             blocked=self.blocked,

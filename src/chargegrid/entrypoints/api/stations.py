@@ -78,7 +78,13 @@ async def register_station(ctx: Ctx, data: JSONBody[StationIn]) -> StationOut:
         raise ClientException(f"station {data.id!r} exists", status_code=409)
     _check_password(data.password)  # before anything is stored: a refusal changes nothing
     station = await ctx.central.set_registration(data.id, Registration(data.registration))
-    await _apply(ctx, station.id, password=data.password, lenient=data.lenient)
+    await _apply(
+        ctx,
+        station.id,
+        password=data.password,
+        lenient=data.lenient,
+        security_profile=data.security_profile,
+    )
     if (data.latitude, data.longitude, data.location) != (None, None, None):
         await ctx.central.set_place(
             data.id, latitude=data.latitude, longitude=data.longitude, location=data.location
@@ -98,7 +104,7 @@ async def get_station(ctx: Ctx, station_id: FromPath[str]) -> StationDetail:
 
 @patch(
     "/{station_id:str}",
-    summary="Change a station's registration, password, lenient mode or place",
+    summary="Change a station's registration, password, security profile, lenient mode or place",
     opt=OPERATOR,
 )
 async def update_station(
@@ -113,6 +119,7 @@ async def update_station(
         station_id,
         password=data.password,
         lenient=data.lenient,
+        security_profile=data.security_profile,
     )
     place = {
         name: value
@@ -215,6 +222,7 @@ async def _apply(
     *,
     password: str | msgspec.UnsetType | None,
     lenient: Sequence[str] | msgspec.UnsetType,
+    security_profile: int | msgspec.UnsetType,
 ) -> None:
     if password is not msgspec.UNSET:
         try:
@@ -223,6 +231,8 @@ async def _apply(
             raise ClientException(str(exc), status_code=422) from exc
     if lenient is not msgspec.UNSET:
         await ctx.ocpp.set_lenient(station_id, frozenset(Deviation(d) for d in lenient))
+    if security_profile is not msgspec.UNSET:
+        await ctx.ocpp.set_security_profile(station_id, security_profile)
 
 
 _ = StationId  # the path parameter's rules are documented in StationIn

@@ -16,7 +16,8 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath, JSONBody, QueryParameter, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from chargegrid.domain.model import IdToken
+from chargegrid.domain.autocharge import MacAddressError, canonical
+from chargegrid.domain.model import IdToken, TokenKind
 from chargegrid.entrypoints.api import paging
 from chargegrid.entrypoints.api.auth import OPERATOR
 from chargegrid.entrypoints.api.context import Ctx
@@ -77,9 +78,12 @@ async def list_tokens(
 
 @post("/", summary="Create an id token", opt=OPERATOR, status_code=HTTP_201_CREATED)
 async def create_token(ctx: Ctx, data: JSONBody[TokenIn]) -> TokenOut:
-    if await ctx.store.get_token(data.value) is not None:
-        raise ClientException(f"id token {data.value!r} exists", status_code=409)
-    token = data.to_domain()
+    try:
+        token = data.to_domain()
+    except MacAddressError as exc:
+        raise ClientException(str(exc), status_code=422) from exc
+    if await ctx.store.get_token(token.value) is not None:
+        raise ClientException(f"id token {token.value!r} exists", status_code=409)
     await ctx.store.save_token(token)
     return TokenOut.of(token)
 
@@ -99,6 +103,11 @@ async def update_token(ctx: Ctx, value: FromPath[str], data: JSONBody[TokenPatch
     }
     if "kind" in changes:
         changes["kind"] = type(token.kind)(changes["kind"])
+        if changes["kind"] is TokenKind.MAC_ADDRESS and token.value != canonical(token.value, True):
+            raise ClientException(
+                f"{token.value!r} is not a vehicle MAC in VID: form; create a MacAddress token",
+                status_code=422,
+            )
     updated = msgspec.structs.replace(token, **changes)
     await ctx.store.save_token(updated)
     return TokenOut.of(updated)
@@ -214,11 +223,11 @@ def parse_csv(text: str) -> tuple[list[IdToken], list[str]]:
                 errors.append(f"row {number}: expires_at must be an RFC 3339 time with an offset")
                 continue
         try:
-            token = msgspec.convert(fields, TokenIn)
-        except msgspec.ValidationError as exc:
+            token = msgspec.convert(fields, TokenIn).to_domain()
+        except (msgspec.ValidationError, MacAddressError) as exc:
             errors.append(f"row {number}: {exc}")
             continue
-        tokens[token.value] = token.to_domain()  # a value given twice: the last row counts
+        tokens[token.value] = token  # a value given twice: the last row counts
     return list(tokens.values()), errors
 
 

@@ -1,8 +1,9 @@
 """The OCPP service: what the WebSocket transport asks of the service layer.
 
-It authenticates stations at the handshake (from an in-memory copy of their password hashes, since
-the handshake cannot wait for the database), gates messages by registration state, routes each
-message to its version's handler and keeps stations' online state.
+It admits stations at the handshake by their security profile (from an in-memory copy of their
+profiles and password hashes, since the handshake cannot wait for the database), gates messages
+by registration state, routes each message to its version's handler and keeps stations' online
+state.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ import structlog
 
 from chargegrid.domain.model import Registration, Station
 from chargegrid.domain.passwords import check_rules, hash_password, verify_password
+from chargegrid.domain.security import (
+    Channel,
+    PasswordCheck,
+    Refusal,
+    SecurityProfile,
+    effective_profile,
+    refusal,
+)
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.validation import Deviation
 from chargegrid.service.central import CentralSystem
@@ -42,14 +51,24 @@ def _served(registration: Registration | None, action: str) -> bool:
 class OcppService:
     """Implements the transport's ``ConnectionHooks``."""
 
-    def __init__(self, central: CentralSystem, *, require_auth: bool = False) -> None:
+    def __init__(
+        self,
+        central: CentralSystem,
+        *,
+        require_auth: bool = False,
+        minimum_profile: int = 0,
+        organization: str | None = None,
+    ) -> None:
         self.central = central
-        self.require_auth = require_auth
+        # --require-auth is profile 1 for every station
+        self.minimum_profile = max(minimum_profile, 1 if require_auth else 0)
+        self.organization = organization  # the O every station certificate must carry, if set
         self.routers: dict[str, Router] = {
             "1.6": v16.Ocpp16Handlers(central).router(),
             "2.0.1": v201.Ocpp201Handlers(central).router(),
         }
         self._passwords: dict[str, str] = {}
+        self._profiles: dict[str, int] = {}  # stations whose own profile is above 0
         self._lenient: dict[str, frozenset[Deviation]] = {}
         # station -> SHA-256 of the password last verified: a reconnect skips PBKDF2, and no
         # clear password stays in memory.
@@ -69,6 +88,10 @@ class OcppService:
 
     def _remember(self, station: Station) -> None:
         self._verified.pop(station.id, None)
+        if station.security_profile:
+            self._profiles[station.id] = station.security_profile
+        else:
+            self._profiles.pop(station.id, None)
         if station.password_hash:
             self._passwords[station.id] = station.password_hash
         else:
@@ -91,9 +114,17 @@ class OcppService:
     async def forget(self, station_id: str) -> None:
         """The station was deleted: drop what the handshake kept of it."""
         self._passwords.pop(station_id, None)
+        self._profiles.pop(station_id, None)
         self._lenient.pop(station_id, None)
         self._verified.pop(station_id, None)
         self._failures.pop(station_id, None)
+
+    async def set_security_profile(self, station_id: str, profile: int) -> None:
+        """Hold the station to ``profile`` from its next connection on."""
+        station = await self.central.station_or_new(station_id)
+        station.security_profile = SecurityProfile(profile)
+        await self.central.store.save_station(station)
+        self._remember(station)
 
     async def set_lenient(self, station_id: str, deviations: frozenset[Deviation]) -> None:
         station = await self.central.station_or_new(station_id)
@@ -103,30 +134,53 @@ class OcppService:
 
     # --- ConnectionHooks --------------------------------------------------------------------
 
-    def authenticate(self, station_id: str, password: str | None) -> bool:
+    def admit(self, station_id: str, password: str | None, channel: Channel) -> Refusal | None:
+        """Why ``station_id`` may not connect over ``channel`` with ``password``, or None.
+
+        Synchronous, from the in-memory copy of the stations: it runs inside the HTTP upgrade.
+        The rules are :func:`chargegrid.domain.security.refusal`'s.
+        """
+        profile = self.profile_of(station_id)
+        if profile is SecurityProfile.TLS_CLIENT_CERT:
+            check = PasswordCheck.NONE_STORED  # profile 3 authenticates by certificate only
+        else:
+            check = self._check_password(station_id, password)
+        return refusal(station_id, profile, channel, check, self.organization)
+
+    def profile_of(self, station_id: str) -> SecurityProfile:
+        """The profile the station is held to now."""
+        return effective_profile(
+            self._profiles.get(station_id, 0),
+            has_password=station_id in self._passwords,
+            minimum=self.minimum_profile,
+        )
+
+    def has_password(self, station_id: str) -> bool:
+        return station_id in self._passwords
+
+    def _check_password(self, station_id: str, password: str | None) -> PasswordCheck:
         stored = self._passwords.get(station_id)
         if stored is None:
-            return not self.require_auth
+            return PasswordCheck.NONE_STORED
         if password is None:
-            return False
+            return PasswordCheck.NOT_SENT
         digest = hashlib.sha256(password.encode()).digest()
         known = self._verified.get(station_id)
         if known is not None and hmac.compare_digest(known, digest):
-            return True
+            return PasswordCheck.OK
         # PBKDF2 runs in the handshake, on the event loop: a station guessing passwords would
         # stall everyone, so after a few failures it is refused without checking for a while.
         now = time.monotonic()
         failures = [t for t in self._failures.get(station_id, ()) if now - t < _FAILURE_WINDOW_S]
         if len(failures) >= _MAX_FAILURES:
-            log.warning("authentication throttled", station_id=station_id)
             self._failures[station_id] = failures
-            return False
+            return PasswordCheck.THROTTLED
         if verify_password(password, stored):
             self._verified[station_id] = digest
             self._failures.pop(station_id, None)
-            return True
+            return PasswordCheck.OK
         self._failures[station_id] = [*failures, now]
-        return False
+        return PasswordCheck.WRONG
 
     def lenient(self, station_id: str) -> frozenset[Deviation]:
         return self._lenient.get(station_id, frozenset())

@@ -11,6 +11,7 @@ import msgspec
 import structlog
 from msgspec.structs import replace
 
+from chargegrid.domain import autocharge
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
     Transaction,
@@ -110,7 +111,7 @@ class Ocpp201Handlers:
         """C01. NoAuthorization tokens are always accepted (C01.FR.xx: no authorization)."""
         if req.id_token.type == "NoAuthorization":
             return m.AuthorizeResponse(id_token_info=m.IdTokenInfoType(status="Accepted"))
-        auth = await self.central.authorize(req.id_token.id_token)
+        auth = await self.central.authorize(_token_value(req.id_token))
         return m.AuthorizeResponse(id_token_info=mapping.id_token_info(auth))
 
     async def transaction_event(
@@ -125,7 +126,7 @@ class Ocpp201Handlers:
         info = req.transaction_info
         tx = await self.central.find_transaction(ctx.station_id, info.transaction_id)
         token = (
-            req.id_token.id_token
+            _token_value(req.id_token)
             if req.id_token and req.id_token.type != "NoAuthorization"
             else None
         )
@@ -282,3 +283,9 @@ def _acknowledge(
 
 def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
+
+
+def _token_value(token: m.IdTokenType) -> str:
+    """The value chargegrid keys the token by: a MacAddress token (Autocharge) in its canonical
+    ``VID:`` form, any other as sent."""
+    return autocharge.canonical(token.id_token, mac_address=token.type == "MacAddress")
