@@ -6,6 +6,7 @@ one PostgreSQL database per session (emptied before each test) when a server ans
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import shutil
@@ -14,16 +15,28 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.pool import NullPool
 
 from chargegrid.adapters.storage.engine import make_engine
 from chargegrid.adapters.storage.migrate import upgrade
 from chargegrid.adapters.storage.tables import metadata
+from chargegrid.entrypoints import logs
 
 PG_ADMIN_URL = os.environ.get(
     "CHARGEGRID_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def _loggers_left_unbound(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test that runs the ``chargegrid`` command configures logging; with loggers cached on
+    first use, every module logger used then would stay bound to that set-up, and later tests
+    that capture structlog lines (``structlog.testing.capture_logs``) would see none."""
+    monkeypatch.setattr(logs, "configure", functools.partial(logs.configure, cache_loggers=False))
+    yield
+    structlog.reset_defaults()
 
 
 def _with_database(url: str, name: str) -> str:

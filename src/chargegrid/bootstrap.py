@@ -13,6 +13,8 @@ from pathlib import Path
 import structlog
 from sqlalchemy import exc as sa_exc
 
+from chargegrid.adapters.pki.local_ca import LocalCa
+from chargegrid.adapters.storage.certificates import open_certificate_store
 from chargegrid.adapters.storage.message_log import open_message_log_store
 from chargegrid.adapters.storage.migrate import normalize_url, upgrade
 from chargegrid.adapters.storage.store import SqlStore, open_store
@@ -24,11 +26,12 @@ from chargegrid.entrypoints.api import metrics
 from chargegrid.entrypoints.api.app import create_api
 from chargegrid.entrypoints.api.context import ApiContext
 from chargegrid.entrypoints.api.server import ApiServer
-from chargegrid.entrypoints.settings import Settings
+from chargegrid.entrypoints.settings import Settings, ca_folder
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 from chargegrid.service import central
 from chargegrid.service.access import AccessControl
+from chargegrid.service.certificates import CertificateOptions, Certificates
 from chargegrid.service.commands import Commands
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
@@ -62,6 +65,7 @@ class App:
     reservations: Reservations | None = None
     webhooks: WebhookDispatcher | None = None
     security_profiles: SecurityProfiles | None = None
+    certificates: Certificates | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -72,6 +76,8 @@ class App:
             if self.webhooks is not None:
                 await self.webhooks.start()  # before stations connect: their events are sent
             await self.server.start()
+            if self.certificates is not None:
+                await self.certificates.start()
             if self.message_log is not None:
                 await self.message_log.start()  # frames tapped before this just wait
             await self.api.start()
@@ -83,6 +89,8 @@ class App:
         """Stop every part, in order; each part's stop is safe if it never started."""
         await self.api.stop()
         await self.server.stop()
+        if self.certificates is not None:
+            await self.certificates.stop()  # closes its store
         if self.message_log is not None:
             await self.message_log.stop()  # after the server: its last frames are saved too
         if self.webhooks is not None:
@@ -122,10 +130,18 @@ def _wire(settings: Settings, store: Store) -> App:
             heartbeat_interval_s=settings.heartbeat_interval,
         ),
     )
+    organization = settings.station_organization or None
+    certificates = Certificates(
+        open_certificate_store(settings.db),
+        clock,
+        LocalCa(ca_folder(settings), organization),
+        CertificateOptions(organization=organization),
+    )
     ocpp = OcppService(
         system,
         require_auth=settings.require_auth,
-        organization=settings.station_organization or None,
+        organization=organization,
+        certificates=certificates,
     )
     tls = None
     if settings.tls_cert:
@@ -158,6 +174,7 @@ def _wire(settings: Settings, store: Store) -> App:
         tap=None if message_log is None else message_log.tap,
     )
     commands = Commands(server, store, clock)
+    certificates.bind(commands, server.connected)
     security_profiles = SecurityProfiles(
         commands, ocpp, tls=tls is not None, client_ca=bool(settings.tls_client_ca)
     )
@@ -183,6 +200,7 @@ def _wire(settings: Settings, store: Store) -> App:
                 live=live,
                 message_log=message_log,
                 webhooks=webhooks,
+                certificates=certificates,
             )
         ),
         settings.host,
@@ -201,4 +219,5 @@ def _wire(settings: Settings, store: Store) -> App:
         reservations=reservations,
         webhooks=webhooks,
         security_profiles=security_profiles,
+        certificates=certificates,
     )

@@ -9,15 +9,16 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ORG = "Chargegrid Test CPO"
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,35 @@ def station_context(
     if client is not None:
         ctx.load_cert_chain(client.cert, client.key)
     return ctx
+
+
+def csr_for(
+    cn: str, *, org: str = ORG, key: PrivateKey | None = None, digest: Any = None
+) -> tuple[str, PrivateKey]:
+    """What a station makes to ask for a certificate: a PEM CSR and its key."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(attributes))
+        # digest=False: keys that sign without one (Ed25519)
+        .sign(key, None if digest is False else digest or hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+def write_key_and_chain(folder: Path, stem: str, key: PrivateKey, chain_pem: str) -> Issued:
+    """A station's key and the chain the CSMS sent it, as files TLS can load."""
+    cert = folder / f"{stem}.pem"
+    key_path = folder / f"{stem}.key"
+    cert.write_text(chain_pem)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Issued(cert, key_path)

@@ -159,3 +159,28 @@ async def test_a_client_too_far_behind_is_told_to_reload(
     async with Stream(client, after=1) as kept:  # event 2 onwards is kept
         await kept.until("station.online", bus.history_size)
     assert "reset" not in kept.types()
+
+
+async def test_security_events_say_whether_they_are_critical(
+    node: App, client: httpx.AsyncClient, version: str
+) -> None:
+    from ocpp.v16 import call as call16
+    from ocpp.v201 import call as call201
+
+    call = call16 if version == "1.6" else call201
+    async with (
+        Stream(client, types="security.event") as stream,
+        connect(node.server.port, "CS-SEC", version) as cp,
+    ):
+        assert await Driver(cp, version).boot() == "Accepted"
+        for kind in ("InvalidMessages", "TamperDetectionActivated"):
+            await cp.call(
+                call.SecurityEventNotification(
+                    type=kind, timestamp=datetime.now(UTC).isoformat(), tech_info="lid open"
+                )
+            )
+        await stream.until("security.event", count=2)
+    assert [(e.data["kind"], e.data["critical"]) for e in stream.seen] == [
+        ("InvalidMessages", False),
+        ("TamperDetectionActivated", True),
+    ]

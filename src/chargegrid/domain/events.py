@@ -93,6 +93,7 @@ class SecurityEventReported(DomainEvent, frozen=True, kw_only=True, tag="securit
 
     kind: str
     tech_info: str | None = None
+    critical: bool = False  # one the specs mark critical (domain.security)
 
 
 AnyEvent = (

@@ -113,3 +113,18 @@ def refusal(
                 f"authentication failed: password {password.value}", bad_credentials=True
             )
     return None
+
+
+#: The security events the specs mark critical (1.6 whitepaper appendix 1, 2.0.1 Part 2
+#: "Security events"): a station sends them at once, with guaranteed delivery.
+CRITICAL_SECURITY_EVENTS = frozenset(
+    {
+        "FirmwareUpdated",
+        "SettingSystemTime",
+        "StartupOfTheDevice",
+        "ResetOrReboot",
+        "SecurityLogWasCleared",
+        "MemoryExhaustion",
+        "TamperDetectionActivated",
+    }
+)

@@ -39,6 +39,9 @@ class Settings:
     tls_key: str = ""  # PEM, unencrypted; readable by chargegrid only
     tls_client_ca: str = ""  # PEM CAs that station certificates must chain to (profile 3)
     station_organization: str = ""  # the O every station certificate must carry, if set
+    # chargegrid's CPO CA (ca.key, ca.pem), made on first use; "": chargegrid-ca beside the
+    # SQLite database, or in the working directory
+    ca_dir: str = ""
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -108,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--station-organization",
         help="organizationName every station client certificate must carry",
     )
+    parser.add_argument(
+        "--ca-dir",
+        help="folder of the CPO CA that signs station certificates (made on first use; default "
+        "chargegrid-ca beside the SQLite database)",
+    )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(
         "--message-log-days",
@@ -174,3 +182,15 @@ def _coerce(name: str, value: Any, current: Any, source: str) -> Any:
         raise SettingsError(
             f"{name} from {source}: {value!r} is not a {type(current).__name__}"
         ) from exc
+
+
+def ca_folder(settings: Settings) -> Path:
+    """Where the CPO CA lives: ``ca_dir``, else ``chargegrid-ca`` beside a SQLite database file,
+    else in the working directory."""
+    if settings.ca_dir:
+        return Path(settings.ca_dir)
+    if settings.db.startswith("sqlite"):
+        database = settings.db.split("///", 1)[-1].split("?", 1)[0]
+        if database and database != ":memory:" and not settings.db.endswith(":memory:"):
+            return Path(database).parent / "chargegrid-ca"
+    return Path("chargegrid-ca")

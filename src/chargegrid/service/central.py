@@ -33,6 +33,7 @@ from chargegrid.domain.model import (
     TransactionState,
     UnknownStationPolicy,
 )
+from chargegrid.domain.security import CRITICAL_SECURITY_EVENTS
 from chargegrid.service.events import EventBus
 from chargegrid.service.ports import Clock, NewTransaction, Store
 
@@ -296,9 +297,16 @@ class CentralSystem:
     ) -> None:
         event = SecurityEvent(station_id, kind, at or self.clock.now(), tech_info)
         await self.store.record_security_event(event)
+        critical = kind in CRITICAL_SECURITY_EVENTS
+        if critical:
+            log.warning("critical security event", station_id=station_id, kind=kind)
         self.events.publish(
             events.SecurityEventReported(
-                station_id=station_id, at=event.timestamp, kind=kind, tech_info=tech_info
+                station_id=station_id,
+                at=event.timestamp,
+                kind=kind,
+                tech_info=tech_info,
+                critical=critical,
             )
         )
 

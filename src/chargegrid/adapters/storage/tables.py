@@ -413,3 +413,21 @@ webhook_deliveries = Table(
     Index(None, "webhook_id", "created_at"),  # the delivery log, newest first
     Index(None, "created_at"),  # retention
 )
+
+# Certificates chargegrid's CA issued to stations (OCPP 2.0.1 A02/A03, 1.6 whitepaper 3).
+certificates = Table(
+    "certificates",
+    metadata,
+    _id(),
+    Column("station_id", Text, nullable=False),
+    Column("use", Text, nullable=False),  # ChargingStationCertificate, V2GCertificate
+    Column("serial", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("chain_pem", Text, nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("status", Text, nullable=False),
+    Index(None, "station_id", "use", "issued_at"),
+    Index(None, "not_after"),
+)

@@ -1,30 +1,24 @@
 """The :class:`~chargegrid.service.webhooks.WebhookStore` on SQLite or PostgreSQL (SQLAlchemy
 async Core, every query parameterised).
 
-It opens engines of its own on the store's (migrated) database: a pooled reader and a writer of
-one connection (on SQLite its transactions take the write lock up front, and wait for the main
-store's group commits through ``busy_timeout``). Webhook traffic is small next to the stations',
-so it does not go through the group-commit writer.
+Webhook traffic is small next to the stations', so it does not go through the group-commit
+writer: it is a :class:`~.side.SideStore`, with engines of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, insert, literal, select, tuple_, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chargegrid.adapters.storage import tables
-from chargegrid.adapters.storage.engine import make_engine
 from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.adapters.storage.side import SideStore, engines
 from chargegrid.domain.webhooks import Delivery, Webhook
 from chargegrid.service.ports import ListQuery
 
-T = TypeVar("T")
 _W = tables.webhooks
 _D = tables.webhook_deliveries
 _DELIVERY_STATE = (
@@ -38,64 +32,13 @@ _DELIVERY_STATE = (
 
 
 def open_webhook_store(url: str) -> SqlWebhookStore:
-    """The store on the migrated database at ``url`` (it connects on first use).
-
-    The webhooks' secrets are statement parameters: SQLAlchemy is told to leave parameters out
-    of its logs and errors, and aiosqlite, which logs every call with its parameters at DEBUG,
-    is kept at INFO.
-    """
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, _level("aiosqlite")))
-    return SqlWebhookStore(
-        make_engine(url, pool_size=2, max_overflow=2, hide_parameters=True),
-        make_engine(url, writer=True, pool_size=1, max_overflow=0, hide_parameters=True),
-    )
+    """The store on the migrated database at ``url`` (it connects on first use). The webhooks'
+    secrets are statement parameters, which :func:`.side.engines` keeps out of logs."""
+    return SqlWebhookStore(*engines(url))
 
 
-def _level(name: str) -> int:
-    return logging.getLogger(name).level
-
-
-class SqlWebhookStore:
-    """Each query runs in a task of its own that a cancelled caller does not cancel: a query
-    stopped half-way would leave its connection checked out, past :meth:`close`, for the
-    garbage collector. :meth:`close` waits for the queries under way, then closes the engines."""
-
-    def __init__(self, reader: AsyncEngine, writer: AsyncEngine) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._under_way: set[asyncio.Task[Any]] = set()
-
-    async def close(self) -> None:
-        if self._under_way:
-            await asyncio.wait(list(self._under_way))
-        await self._reader.dispose()
-        await self._writer.dispose()
-
-    async def _whole(self, query: Coroutine[Any, Any, T]) -> T:
-        task = asyncio.ensure_future(query)
-        self._under_way.add(task)
-        task.add_done_callback(self._under_way.discard)
-        return await asyncio.shield(task)
-
-    async def _read(self, statement: Any) -> list[Any]:
-        async def read() -> list[Any]:
-            async with self._reader.connect() as conn:
-                return list(await conn.execute(statement))
-
-        try:
-            return await self._whole(read())
-        except sa_exc.SQLAlchemyError as exc:
-            raise StorageError(f"webhook store read failed: {exc}") from exc
-
-    async def _write(self, statement: Any, params: Any = None) -> Any:
-        async def write() -> Any:
-            async with self._writer.begin() as conn:
-                return await conn.execute(statement, params)
-
-        try:
-            return await self._whole(write())
-        except sa_exc.SQLAlchemyError as exc:
-            raise StorageError(f"webhook store write failed: {exc}") from exc
+class SqlWebhookStore(SideStore):
+    what = "webhook store"
 
     # --- webhooks -------------------------------------------------------------------------------
 

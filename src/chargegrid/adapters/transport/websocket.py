@@ -496,14 +496,14 @@ class OcppServer:
                 server_side=True,
                 ssl_handshake_timeout=self.options.tls_handshake_timeout_s,
             )
-        except (OSError, TimeoutError, ConnectionError) as exc:  # ssl.SSLError is an OSError
+        except asyncio.CancelledError:
+            transport.close()
+            raise
+        except Exception as exc:  # ssl.SSLError is an OSError; a peer gone early, RuntimeError
             self.stats.refused_handshakes += 1
             log.warning("TLS handshake refused", peer=_peer(peer), reason=refusal_reason(exc))
             transport.close()
             return
-        except asyncio.CancelledError:
-            transport.close()
-            raise
         if secure is None or early.lost:
             return
         channel = channel_of(secure)

@@ -300,6 +300,11 @@ def create_api(ctx: Ctx) -> Litestar:
                 tags=["reservations"],
             ),
             Router("/", route_handlers=_documented(overview.handlers), tags=["dashboard"]),
+            Router(
+                "/",
+                route_handlers=_documented([security.certificate_authority]),
+                tags=["certificates"],
+            ),
         ],
         security=[{"bearer": []}],
         before_request=_refuse_nul,

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from chargegrid.service.access import AccessControl
 from chargegrid.service.central import CentralSystem
+from chargegrid.service.certificates import Certificates
 from chargegrid.service.commands import Commands
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import MessageLog
@@ -46,6 +47,7 @@ class ApiContext:
     message_log: MessageLog | None = None  # None: the message log is off
     live: LiveView | None = None  # what GET /api/v1/overview shows
     webhooks: WebhookDispatcher | None = None  # None: no webhooks on this node
+    certificates: Certificates | None = None  # None: no CA on this node
 
 
 #: How a route handler asks for the context (Litestar injects it by name).

@@ -8,17 +8,20 @@ it answered); 422 a payload the version's schema refuses; 502 / 504 as for any c
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import post
+from litestar import get, post
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from chargegrid.entrypoints.api.auth import ADMIN
 from chargegrid.entrypoints.api.commands import http_errors
 from chargegrid.entrypoints.api.context import Ctx
-from chargegrid.entrypoints.api.schemas import CommandOut, StationOut
+from chargegrid.entrypoints.api.schemas import ApiError, CommandOut, StationOut
 from chargegrid.service.commands import CommandResult
 from chargegrid.service.security import ProfileChange, ProfileChangeRefused
 
@@ -80,8 +83,65 @@ async def raise_security_profile(
     )
 
 
+class CertificateOut(msgspec.Struct):
+    """A certificate chargegrid's CA issued to the station; ``status``: issued, installed (the
+    station accepted it), rejected (it refused it), undelivered."""
+
+    id: int
+    use: str
+    serial: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime
+    status: str
+    chain_pem: str
+
+
+class CaOut(msgspec.Struct):
+    """The CPO CA's certificate: the root to install on stations (InstallCertificate
+    CSMSRootCertificate / V2GRootCertificate, 1.6 CentralSystemRootCertificate) and to give
+    ``--tls-client-ca`` for security profile 3."""
+
+    certificate: str
+
+
+@get("/{station_id:str}/certificates", summary="Certificates issued to the station, newest first")
+async def station_certificates(ctx: Ctx, station_id: FromPath[str]) -> list[CertificateOut]:
+    if await ctx.store.get_station(station_id) is None:
+        raise NotFoundException(f"no station {station_id!r}")
+    if ctx.certificates is None:
+        return []
+    return [
+        CertificateOut(
+            c.id or 0,
+            c.use.value,
+            c.serial,
+            c.subject,
+            c.not_before,
+            c.not_after,
+            c.issued_at,
+            c.status,
+            c.chain_pem,
+        )
+        for c in await ctx.certificates.store.of_station(station_id)
+    ]
+
+
+@get(
+    "/certificate-authority",
+    summary="The CPO CA's certificate (made on first use)",
+    responses={404: ResponseSpec(ApiError, description="This node has no CA")},
+)
+async def certificate_authority(ctx: Ctx) -> CaOut:
+    ca = None if ctx.certificates is None else ctx.certificates.ca
+    if ca is None:
+        raise NotFoundException("this node has no certificate authority")
+    return CaOut(await asyncio.to_thread(ca.root_pem))
+
+
 def _out(step: CommandResult) -> CommandOut:
     return CommandOut(step.action, step.request, step.response)
 
 
-handlers = [raise_security_profile]
+handlers = [raise_security_profile, station_certificates]

@@ -32,6 +32,7 @@ from chargegrid.domain.security import (
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.validation import Deviation
 from chargegrid.service.central import CentralSystem
+from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp import v16, v201
 from chargegrid.service.ocpp.context import Router, StationContext
 from chargegrid.service.ocpp.eager import run_eagerly
@@ -58,14 +59,15 @@ class OcppService:
         require_auth: bool = False,
         minimum_profile: int = 0,
         organization: str | None = None,
+        certificates: Certificates | None = None,
     ) -> None:
         self.central = central
         # --require-auth is profile 1 for every station
         self.minimum_profile = max(minimum_profile, 1 if require_auth else 0)
         self.organization = organization  # the O every station certificate must carry, if set
         self.routers: dict[str, Router] = {
-            "1.6": v16.Ocpp16Handlers(central).router(),
-            "2.0.1": v201.Ocpp201Handlers(central).router(),
+            "1.6": v16.Ocpp16Handlers(central, certificates).router(),
+            "2.0.1": v201.Ocpp201Handlers(central, certificates).router(),
         }
         self._passwords: dict[str, str] = {}
         self._profiles: dict[str, int] = {}  # stations whose own profile is above 0

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import structlog
 
+from chargegrid.domain.certificates import CertificateUse
 from chargegrid.domain.model import (
     Authorization,
     AuthorizationStatus,
@@ -17,6 +18,7 @@ from chargegrid.protocols.ocpp16 import messages as m
 from chargegrid.protocols.ocppj.times import utc
 from chargegrid.protocols.ocppj.validation import require_non_negative
 from chargegrid.service.central import BootInfo, CentralSystem
+from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp.context import Handler, StationContext
 from chargegrid.service.ports import DataTransferRecord, NewTransaction
 
@@ -26,8 +28,9 @@ log = structlog.get_logger(__name__)
 class Ocpp16Handlers:
     """Bound to one :class:`CentralSystem`; :meth:`router` lists them by action."""
 
-    def __init__(self, central: CentralSystem) -> None:
+    def __init__(self, central: CentralSystem, certificates: Certificates | None = None) -> None:
         self.central = central
+        self.certificates = certificates
 
     def router(self) -> dict[str, Handler]:
         return {
@@ -213,6 +216,8 @@ class Ocpp16Handlers:
     async def sign_certificate(
         self, ctx: StationContext, req: m.SignCertificateRequest
     ) -> m.SignCertificateResponse:
-        """Security whitepaper: no certificate authority is configured yet, so Rejected."""
-        log.warning("SignCertificate rejected: no CA configured", station_id=ctx.station_id)
-        return m.SignCertificateResponse(status="Rejected")
+        """Security whitepaper 3 (the Charge Point certificate): :mod:`..certificates`."""
+        accepted = self.certificates is not None and await self.certificates.sign_request(
+            ctx.station_id, "1.6", req.csr, CertificateUse.CHARGING_STATION
+        )
+        return m.SignCertificateResponse(status="Accepted" if accepted else "Rejected")

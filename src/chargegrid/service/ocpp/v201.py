@@ -12,6 +12,7 @@ import structlog
 from msgspec.structs import replace
 
 from chargegrid.domain import autocharge
+from chargegrid.domain.certificates import CertificateUse
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
     Transaction,
@@ -21,6 +22,7 @@ from chargegrid.protocols.ocpp201 import messages as m
 from chargegrid.protocols.ocppj.times import utc
 from chargegrid.protocols.ocppj.validation import require_non_negative
 from chargegrid.service.central import BootInfo, CentralSystem
+from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp.context import Handler, StationContext
 from chargegrid.service.ports import DataTransferRecord, NewTransaction
 
@@ -30,8 +32,9 @@ log = structlog.get_logger(__name__)
 class Ocpp201Handlers:
     """Bound to one :class:`CentralSystem`; :meth:`router` lists them by action."""
 
-    def __init__(self, central: CentralSystem) -> None:
+    def __init__(self, central: CentralSystem, certificates: Certificates | None = None) -> None:
         self.central = central
+        self.certificates = certificates
 
     def router(self) -> dict[str, Handler]:
         handlers: dict[str, Handler] = {
@@ -243,9 +246,12 @@ class Ocpp201Handlers:
     async def sign_certificate(
         self, ctx: StationContext, req: m.SignCertificateRequest
     ) -> m.SignCertificateResponse:
-        """A02/A03: no certificate authority is configured yet, so Rejected."""
-        log.warning("SignCertificate rejected: no CA configured", station_id=ctx.station_id)
-        return m.SignCertificateResponse(status="Rejected")
+        """A02/A03: :mod:`..certificates`; without ``certificateType``, the station's own."""
+        use = CertificateUse(req.certificate_type or "ChargingStationCertificate")
+        accepted = self.certificates is not None and await self.certificates.sign_request(
+            ctx.station_id, "2.0.1", req.csr, use
+        )
+        return m.SignCertificateResponse(status="Accepted" if accepted else "Rejected")
 
     async def get_15118_ev_certificate(
         self, ctx: StationContext, req: m.Get15118EVCertificateRequest
