@@ -33,6 +33,7 @@ from chargegrid.service import central
 from chargegrid.service.access import AccessControl
 from chargegrid.service.certificates import CertificateOptions, Certificates
 from chargegrid.service.commands import Commands
+from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
@@ -194,6 +195,7 @@ def _wire(settings: Settings, store: Store) -> App:
                 server,
                 reservations,
                 security_profiles,
+                Firmware(commands, store),
                 metrics.registry(
                     server, store if isinstance(store, SqlStore) else None, message_log
                 ),

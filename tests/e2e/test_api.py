@@ -44,6 +44,7 @@ from chargegrid.entrypoints.api.context import ApiContext
 from chargegrid.entrypoints.settings import Settings
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
+from chargegrid.service.firmware import Firmware
 from chargegrid.service.ports import StorageError
 
 PASSWORD = "a-sixteen-char-pw!"
@@ -1139,6 +1140,7 @@ async def test_the_openapi_document_lists_every_route(node: App, api: Api) -> No
             node.server,
             node.reservations,
             node.security_profiles,
+            Firmware(node.commands, node.store),
         )
     )
     served = {

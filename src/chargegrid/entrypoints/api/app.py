@@ -44,6 +44,7 @@ from chargegrid.entrypoints.api import (
     access,
     commands,
     events,
+    firmware,
     message_log,
     metrics,
     overview,
@@ -131,6 +132,12 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
         " a step (extra.steps)",
         422: "A fallback slot is out of range, or a step's payload fails the version's schema"
         " (extra.errors)",
+        **SENT,
+    },
+    firmware.update_firmware: {
+        409: "The station is not connected",
+        422: "The signing certificate or signature is unusable, or the payload fails the"
+        " version's schema (extra.errors)",
         **SENT,
     },
     tokens.create_token: {
@@ -229,6 +236,7 @@ def _strict_bodies(document: OpenAPI) -> None:
         **vars(schemas),
         **vars(reservations),
         **vars(security),
+        **vars(firmware),
     }  # the modules with request structs
     for name, struct in declared.items():
         if (
@@ -276,6 +284,7 @@ def create_api(ctx: Ctx) -> Litestar:
                         *message_log.handlers,
                         *commands.handlers,
                         *security.handlers,
+                        *firmware.handlers,
                     ]
                 ),
                 tags=["stations"],

@@ -12,6 +12,7 @@ from chargegrid.service.access import AccessControl
 from chargegrid.service.central import CentralSystem
 from chargegrid.service.certificates import Certificates
 from chargegrid.service.commands import Commands
+from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import MessageLog
 from chargegrid.service.ocpp.service import OcppService
@@ -43,6 +44,7 @@ class ApiContext:
     connections: Connections
     reservations: Reservations
     security_profiles: SecurityProfiles
+    firmware: Firmware
     metrics: CollectorRegistry | None = None  # what GET /metrics shows
     message_log: MessageLog | None = None  # None: the message log is off
     live: LiveView | None = None  # what GET /api/v1/overview shows
