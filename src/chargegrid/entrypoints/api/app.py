@@ -136,8 +136,8 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
     },
     firmware.update_firmware: {
         409: "The station is not connected",
-        422: "The signing certificate or signature is unusable, or the payload fails the"
-        " version's schema (extra.errors)",
+        422: "The signing certificate or signature is unusable, retries or retry_interval is"
+        " out of range, or the payload fails the version's schema (extra.errors)",
         **SENT,
     },
     tokens.create_token: {

@@ -31,8 +31,9 @@ class FirmwareIn(msgspec.Struct, forbid_unknown_fields=True):
     location: Location
     retrieve_at: Annotated[datetime, msgspec.Meta(tz=True)]
     install_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
-    retries: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
-    retry_interval: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
+    # bounds checked by the handler (422): Litestar leaves a minimum of 0 out of a union's schema
+    retries: int | None = None  # 0-100
+    retry_interval: int | None = None  # seconds, 0-86400
     signing_certificate: Annotated[str, msgspec.Meta(max_length=5500)] | None = None
     signature: Annotated[str, msgspec.Meta(max_length=800)] | None = None
 
@@ -71,6 +72,12 @@ async def update_firmware(
 ) -> FirmwareStarted:
     if await ctx.store.get_station(station_id) is None:
         raise NotFoundException(f"no station {station_id!r}")
+    for name, value, most in (
+        ("retries", data.retries, 100),
+        ("retry_interval", data.retry_interval, 86400),
+    ):
+        if value is not None and not 0 <= value <= most:
+            raise ClientException(f"{name} must be 0 to {most}", status_code=422)
     version = ctx.connections.connected(station_id)
     if version is None:
         raise ClientException(f"station {station_id} is not connected", status_code=409)
