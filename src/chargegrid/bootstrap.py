@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import exc as sa_exc
 
+from chargegrid.adapters.pki.http import HttpOcsp, OpcpContractProvider, load_trust
 from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.adapters.storage.certificates import open_certificate_store
 from chargegrid.adapters.storage.message_log import open_message_log_store
@@ -37,6 +38,7 @@ from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
+from chargegrid.service.plug_and_charge import PlugAndCharge
 from chargegrid.service.ports import StorageError, Store
 from chargegrid.service.reservations import Reservations
 from chargegrid.service.security import SecurityProfiles
@@ -67,6 +69,7 @@ class App:
     webhooks: WebhookDispatcher | None = None
     security_profiles: SecurityProfiles | None = None
     certificates: Certificates | None = None
+    plug_and_charge: PlugAndCharge | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -92,6 +95,8 @@ class App:
         await self.server.stop()
         if self.certificates is not None:
             await self.certificates.stop()  # closes its store
+        if self.plug_and_charge is not None:
+            await self.plug_and_charge.close()
         if self.message_log is not None:
             await self.message_log.stop()  # after the server: its last frames are saved too
         if self.webhooks is not None:
@@ -138,11 +143,22 @@ def _wire(settings: Settings, store: Store) -> App:
         LocalCa(ca_folder(settings), organization),
         CertificateOptions(organization=organization),
     )
+    provider = (
+        OpcpContractProvider(settings.contract_provider, settings.contract_provider_token or None)
+        if settings.contract_provider
+        else None
+    )
+    pnc = PlugAndCharge(
+        HttpOcsp(),
+        load_trust(Path(settings.v2g_trust)) if settings.v2g_trust else [],
+        provider,
+    )
     ocpp = OcppService(
         system,
         require_auth=settings.require_auth,
         organization=organization,
         certificates=certificates,
+        plug_and_charge=pnc,
     )
     tls = None
     if settings.tls_cert:
@@ -222,4 +238,5 @@ def _wire(settings: Settings, store: Store) -> App:
         webhooks=webhooks,
         security_profiles=security_profiles,
         certificates=certificates,
+        plug_and_charge=pnc,
     )

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from chargegrid import __version__
+from chargegrid.adapters.pki.http import TrustFileError
 from chargegrid.adapters.transport.tls import TlsConfigError
-from chargegrid.entrypoints import cli_data, cli_send, logs, settings
+from chargegrid.entrypoints import cli_data, cli_send, logs, pki, settings
 from chargegrid.entrypoints.cli_common import USAGE, CliError, open_db, print_table, where
 from chargegrid.service.ports import StorageError
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         _fail(f"database {where(conf.db)}: {exc}")
         return 1
-    except TlsConfigError as exc:
+    except (TlsConfigError, TrustFileError) as exc:
         _fail(str(exc))
         return USAGE
     except KeyboardInterrupt:
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_station_list)
     cli_data.add_commands(sub, st_sub)
     cli_send.add_command(sub)
+    pki.add_commands(sub)
     return parser
 
 

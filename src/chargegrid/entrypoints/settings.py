@@ -42,6 +42,11 @@ class Settings:
     # chargegrid's CPO CA (ca.key, ca.pem), made on first use; "": chargegrid-ca beside the
     # SQLite database, or in the working directory
     ca_dir: str = ""
+    # Plug & Charge: PEM bundle of the MO / V2G roots (and sub-CAs) contracts chain to; the OPCP
+    # contract-certificate pool Get15118EVCertificate goes to, and its token (never a flag)
+    v2g_trust: str = ""
+    contract_provider: str = ""
+    contract_provider_token: str = field(default="", repr=False)
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -115,6 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ca-dir",
         help="folder of the CPO CA that signs station certificates (made on first use; default "
         "chargegrid-ca beside the SQLite database)",
+    )
+    parser.add_argument(
+        "--v2g-trust",
+        help="PEM bundle of the MO / V2G roots (and sub-CAs) Plug & Charge contracts chain to",
+    )
+    parser.add_argument(
+        "--contract-provider",
+        help="base URL of the OPCP contract certificate pool for Get15118EVCertificate "
+        "(its token: CHARGEGRID_CONTRACT_PROVIDER_TOKEN)",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

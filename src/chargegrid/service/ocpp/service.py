@@ -36,6 +36,7 @@ from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp import v16, v201
 from chargegrid.service.ocpp.context import Router, StationContext
 from chargegrid.service.ocpp.eager import run_eagerly
+from chargegrid.service.plug_and_charge import PlugAndCharge
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,7 @@ class OcppService:
         minimum_profile: int = 0,
         organization: str | None = None,
         certificates: Certificates | None = None,
+        plug_and_charge: PlugAndCharge | None = None,
     ) -> None:
         self.central = central
         # --require-auth is profile 1 for every station
@@ -67,7 +69,7 @@ class OcppService:
         self.organization = organization  # the O every station certificate must carry, if set
         self.routers: dict[str, Router] = {
             "1.6": v16.Ocpp16Handlers(central, certificates).router(),
-            "2.0.1": v201.Ocpp201Handlers(central, certificates).router(),
+            "2.0.1": v201.Ocpp201Handlers(central, certificates, plug_and_charge).router(),
         }
         self._passwords: dict[str, str] = {}
         self._profiles: dict[str, int] = {}  # stations whose own profile is above 0

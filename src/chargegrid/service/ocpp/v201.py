@@ -21,9 +21,11 @@ from chargegrid.protocols.ocpp201 import mapping
 from chargegrid.protocols.ocpp201 import messages as m
 from chargegrid.protocols.ocppj.times import utc
 from chargegrid.protocols.ocppj.validation import require_non_negative
+from chargegrid.protocols.ocsp import HashData
 from chargegrid.service.central import BootInfo, CentralSystem
 from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp.context import Handler, StationContext
+from chargegrid.service.plug_and_charge import CertificateStatus, PlugAndCharge
 from chargegrid.service.ports import DataTransferRecord, NewTransaction
 
 log = structlog.get_logger(__name__)
@@ -32,9 +34,15 @@ log = structlog.get_logger(__name__)
 class Ocpp201Handlers:
     """Bound to one :class:`CentralSystem`; :meth:`router` lists them by action."""
 
-    def __init__(self, central: CentralSystem, certificates: Certificates | None = None) -> None:
+    def __init__(
+        self,
+        central: CentralSystem,
+        certificates: Certificates | None = None,
+        plug_and_charge: PlugAndCharge | None = None,
+    ) -> None:
         self.central = central
         self.certificates = certificates
+        self.pnc = plug_and_charge
 
     def router(self) -> dict[str, Handler]:
         handlers: dict[str, Handler] = {
@@ -115,7 +123,27 @@ class Ocpp201Handlers:
         if req.id_token.type == "NoAuthorization":
             return m.AuthorizeResponse(id_token_info=m.IdTokenInfoType(status="Accepted"))
         auth = await self.central.authorize(_token_value(req.id_token))
-        return m.AuthorizeResponse(id_token_info=mapping.id_token_info(auth))
+        info = mapping.id_token_info(auth)
+        if req.certificate is None and not req.iso15118_certificate_hash_data:
+            return m.AuthorizeResponse(id_token_info=info)
+        # C07: Plug & Charge. A contract that fails its check does not charge.
+        status = await self._contract_status(ctx, req)
+        if status != "Accepted":
+            info = msgspec.structs.replace(info, status="Invalid")
+        return m.AuthorizeResponse(id_token_info=info, certificate_status=status)
+
+    async def _contract_status(
+        self, ctx: StationContext, req: m.AuthorizeRequest
+    ) -> CertificateStatus:
+        if self.pnc is None:
+            log.warning("Plug & Charge is off: contract not checked", station_id=ctx.station_id)
+            return "NoCertificateAvailable"
+        return await self.pnc.check_contract(
+            req.id_token.id_token,
+            [_hash_data(d) for d in req.iso15118_certificate_hash_data or ()],
+            req.certificate,
+            self.central.clock.now(),
+        )
 
     async def transaction_event(
         self, ctx: StationContext, req: m.TransactionEventRequest
@@ -256,14 +284,26 @@ class Ocpp201Handlers:
     async def get_15118_ev_certificate(
         self, ctx: StationContext, req: m.Get15118EVCertificateRequest
     ) -> m.Get15118EVCertificateResponse:
-        """M01/M02: no contract-certificate provider is configured yet, so Failed."""
-        return m.Get15118EVCertificateResponse(status="Failed", exi_response="")
+        """M01/M02: forwarded to the contract-certificate provider (:mod:`..plug_and_charge`)."""
+        if self.pnc is None:
+            return m.Get15118EVCertificateResponse(status="Failed", exi_response="")
+        answer = await self.pnc.ev_certificate(
+            req.iso15118_schema_version, req.action, req.exi_request
+        )
+        return m.Get15118EVCertificateResponse(
+            status=answer.status, exi_response=answer.exi_response
+        )
 
     async def get_certificate_status(
         self, ctx: StationContext, req: m.GetCertificateStatusRequest
     ) -> m.GetCertificateStatusResponse:
-        """M06: no OCSP forwarding is configured yet, so Failed."""
-        return m.GetCertificateStatusResponse(status="Failed")
+        """M06: the OCSP request goes to the responder, its answer back (base64 DER)."""
+        result = None
+        if self.pnc is not None:
+            result = await self.pnc.certificate_status(_hash_data(req.ocsp_request_data))
+        if result is None or len(result) > 5500:  # the schema's bound on ocspResult
+            return m.GetCertificateStatusResponse(status="Failed")
+        return m.GetCertificateStatusResponse(status="Accepted", ocsp_result=result)
 
     async def notify_ev_charging_needs(
         self, ctx: StationContext, req: m.NotifyEVChargingNeedsRequest
@@ -295,3 +335,13 @@ def _token_value(token: m.IdTokenType) -> str:
     """The value chargegrid keys the token by: a MacAddress token (Autocharge) in its canonical
     ``VID:`` form, any other as sent."""
     return autocharge.canonical(token.id_token, mac_address=token.type == "MacAddress")
+
+
+def _hash_data(data: m.OCSPRequestDataType) -> HashData:
+    return HashData(
+        data.hash_algorithm,
+        data.issuer_name_hash,
+        data.issuer_key_hash,
+        data.serial_number,
+        data.responder_url,
+    )
