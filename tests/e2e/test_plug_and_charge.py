@@ -20,12 +20,17 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from api_client import ADMIN_TOKEN, Api
+from api_client import ADMIN_TOKEN, Api, wait_for
+from certs import csr_for
+from cryptography import x509
 from cryptography.x509 import ocsp as x509_ocsp
 from litestar import Litestar, post
 from litestar.params import JSONBody
+from ocpp.routing import on
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
-from stations import Driver, connect
+from stations import Driver, Station16, connect
 
 from chargegrid.adapters.pki.ocsp_responder import OcspResponder
 from chargegrid.adapters.pki.v2g import TestPki
@@ -213,3 +218,82 @@ async def test_certificate_status_and_ev_certificate(world: World) -> None:
     assert world.pool_requests == [
         {"certificateInstallationReq": exi, "xsdMsgDefNamespace": "urn:iso:15118:2:2013:MsgDef"}
     ]
+
+
+# --- OCPP 1.6: the 2.0.1 messages in DataTransfer (OCA application note) ----------------------
+
+PNC = "org.openchargealliance.iso15118pnc"
+
+
+class Pnc16Station(Station16):  # type: ignore[misc]
+    """Answers the CSMS's PnC DataTransfers (CertificateSigned) with 2.0.1 Accepted."""
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+        self.received.append(("DataTransfer", {"vendor_id": vendor_id, **kwargs}))
+        return result16.DataTransfer(status="Accepted", data=json.dumps({"status": "Accepted"}))
+
+
+async def _transfer(cp: Any, message_id: str, data: Any) -> tuple[str, Any]:
+    text = data if isinstance(data, str) else json.dumps(data)
+    answer = await cp.call(call16.DataTransfer(vendor_id=PNC, message_id=message_id, data=text))
+    return answer.status, json.loads(answer.data) if answer.data else None
+
+
+def _camel(hash_data: list[dict[str, str]]) -> list[dict[str, str]]:
+    names = {
+        "hash_algorithm": "hashAlgorithm",
+        "issuer_name_hash": "issuerNameHash",
+        "issuer_key_hash": "issuerKeyHash",
+        "serial_number": "serialNumber",
+        "responder_url": "responderURL",
+    }
+    return [{names[k]: v for k, v in d.items()} for d in hash_data]
+
+
+async def test_plug_and_charge_with_a_16_station(world: World) -> None:
+    contract = {
+        "idToken": {"idToken": EMAID, "type": "eMAID"},
+        "iso15118CertificateHashData": _camel(_hash_data(world.pki)),
+    }
+    async with connect(world.app.server.port, "CS-PNC16", "1.6", station_class=Pnc16Station) as cp:
+        assert await Driver(cp, "1.6").boot() == "Accepted"
+        status, answer = await _transfer(cp, "Authorize", contract)
+        assert status == "Accepted"
+        assert (answer["idTokenInfo"]["status"], answer["certificateStatus"]) == (
+            "Accepted",
+            "Accepted",
+        )
+        status, answer = await _transfer(
+            cp,
+            "GetCertificateStatus",
+            {"ocspRequestData": contract["iso15118CertificateHashData"][0]},
+        )
+        assert (status, answer["status"]) == ("Accepted", "Accepted")
+        assert await _transfer(cp, "Authorize", "{not json") == ("Rejected", None)
+        assert await _transfer(cp, "NoSuchMessage", {}) == ("UnknownMessageId", None)
+
+        # the SECC certificate: CSR in a DataTransfer, CertificateSigned back in one
+        csr, key = csr_for("SECC-CS-PNC16")
+        status, answer = await _transfer(
+            cp, "SignCertificate", {"csr": csr, "certificateType": "V2GCertificate"}
+        )
+        assert (status, answer) == ("Accepted", {"status": "Accepted"})
+
+        async def delivered() -> bool:
+            return any(action == "DataTransfer" for action, _ in cp.received)
+
+        await wait_for(delivered, timeout=5)
+        [(_, sent)] = [r for r in cp.received if r[0] == "DataTransfer"]
+        assert (sent["vendor_id"], sent["message_id"]) == (PNC, "CertificateSigned")
+        signed = json.loads(sent["data"])
+        assert signed["certificateType"] == "V2GCertificate"
+        leaf = x509.load_pem_x509_certificates(signed["certificateChain"].encode())[0]
+        assert leaf.public_key() == key.public_key()
+
+        world.responder.revoke(world.pki.contract(EMAID))
+        _, answer = await _transfer(cp, "Authorize", contract)
+        assert (answer["idTokenInfo"]["status"], answer["certificateStatus"]) == (
+            "Invalid",
+            "CertificateRevoked",
+        )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,9 +110,17 @@ class Certificates:
         self._connected = connected
 
     async def sign_request(
-        self, station_id: str, ocpp_version: str, csr: str, use: CertificateUse
+        self,
+        station_id: str,
+        ocpp_version: str,
+        csr: str,
+        use: CertificateUse,
+        *,
+        data_transfer: str | None = None,
     ) -> bool:
-        """Check and sign ``csr``; True (Accepted) when its certificate is on its way."""
+        """Check and sign ``csr``; True (Accepted) when its certificate is on its way.
+        ``data_transfer``: the vendor id under which a 1.6 station wants the 2.0.1
+        CertificateSigned (Plug & Charge with OCPP 1.6)."""
         if self.ca is None or self._commands is None:
             log.warning("SignCertificate rejected: no CA", station_id=station_id)
             return False
@@ -132,23 +141,41 @@ class Certificates:
             serial=cert.serial,
             not_after=cert.not_after.isoformat(),
         )
-        task = asyncio.get_running_loop().create_task(self._deliver(cert, ocpp_version))
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(cert, ocpp_version, data_transfer)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _deliver(self, cert: IssuedCertificate, ocpp_version: str) -> None:
+    async def _deliver(
+        self, cert: IssuedCertificate, ocpp_version: str, data_transfer: str | None
+    ) -> None:
         assert self._commands is not None and cert.id is not None
         payload: dict[str, object] = {"certificateChain": cert.chain_pem}
-        if ocpp_version != "1.6":
+        if ocpp_version != "1.6" or data_transfer:
             payload["certificateType"] = cert.use.value
+        action = "CertificateSigned"
+        if data_transfer:  # the 2.0.1 message in a 1.6 DataTransfer
+            action, payload = (
+                "DataTransfer",
+                {
+                    "vendorId": data_transfer,
+                    "messageId": "CertificateSigned",
+                    "data": json.dumps(payload),
+                },
+            )
         try:
-            result = await self._commands.send(cert.station_id, "CertificateSigned", payload)
-        except CommandError as exc:
+            result = await self._commands.send(cert.station_id, action, payload)
+            answer = result.response
+            if data_transfer:  # the 2.0.1 answer is the DataTransfer's data
+                accepted_dt = answer.get("status") == "Accepted"
+                answer = json.loads(answer.get("data") or "{}") if accepted_dt else {}
+        except (CommandError, ValueError) as exc:
             log.warning("certificate not delivered", station_id=cert.station_id, reason=str(exc))
             await self.store.set_status(cert.id, "undelivered")
             return
-        accepted = result.response.get("status") == "Accepted"
+        accepted = isinstance(answer, dict) and answer.get("status") == "Accepted"
         await self.store.set_status(cert.id, "installed" if accepted else "rejected")
         if not accepted:
             log.warning(

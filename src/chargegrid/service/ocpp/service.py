@@ -36,6 +36,7 @@ from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp import v16, v201
 from chargegrid.service.ocpp.context import Router, StationContext
 from chargegrid.service.ocpp.eager import run_eagerly
+from chargegrid.service.ocpp.pnc16 import Pnc16
 from chargegrid.service.plug_and_charge import PlugAndCharge
 
 log = structlog.get_logger(__name__)
@@ -67,9 +68,12 @@ class OcppService:
         # --require-auth is profile 1 for every station
         self.minimum_profile = max(minimum_profile, 1 if require_auth else 0)
         self.organization = organization  # the O every station certificate must carry, if set
+        handlers201 = v201.Ocpp201Handlers(central, certificates, plug_and_charge)
         self.routers: dict[str, Router] = {
-            "1.6": v16.Ocpp16Handlers(central, certificates).router(),
-            "2.0.1": v201.Ocpp201Handlers(central, certificates, plug_and_charge).router(),
+            "1.6": v16.Ocpp16Handlers(
+                central, certificates, Pnc16(handlers201, certificates)
+            ).router(),
+            "2.0.1": handlers201.router(),
         }
         self._passwords: dict[str, str] = {}
         self._profiles: dict[str, int] = {}  # stations whose own profile is above 0

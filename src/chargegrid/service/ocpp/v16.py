@@ -20,6 +20,8 @@ from chargegrid.protocols.ocppj.validation import require_non_negative
 from chargegrid.service.central import BootInfo, CentralSystem
 from chargegrid.service.certificates import Certificates
 from chargegrid.service.ocpp.context import Handler, StationContext
+from chargegrid.service.ocpp.pnc16 import VENDOR_ID as PNC_VENDOR_ID
+from chargegrid.service.ocpp.pnc16 import Pnc16
 from chargegrid.service.ports import DataTransferRecord, NewTransaction
 
 log = structlog.get_logger(__name__)
@@ -28,9 +30,15 @@ log = structlog.get_logger(__name__)
 class Ocpp16Handlers:
     """Bound to one :class:`CentralSystem`; :meth:`router` lists them by action."""
 
-    def __init__(self, central: CentralSystem, certificates: Certificates | None = None) -> None:
+    def __init__(
+        self,
+        central: CentralSystem,
+        certificates: Certificates | None = None,
+        plug_and_charge: Pnc16 | None = None,
+    ) -> None:
         self.central = central
         self.certificates = certificates
+        self.pnc = plug_and_charge
 
     def router(self) -> dict[str, Handler]:
         return {
@@ -172,12 +180,15 @@ class Ocpp16Handlers:
     async def data_transfer(
         self, ctx: StationContext, req: m.DataTransferRequest
     ) -> m.DataTransferResponse:
-        """OCPP 1.6 4.3: kept; no vendor extension is known, so UnknownVendorId."""
+        """OCPP 1.6 4.3: kept; Plug & Charge (:mod:`.pnc16`) is the one vendor extension
+        known, anything else is UnknownVendorId."""
         await self.central.store.record_data_transfer(
             DataTransferRecord(
                 ctx.station_id, "from-station", req.vendor_id, req.message_id, req.data, self._now()
             )
         )
+        if self.pnc is not None and req.vendor_id == PNC_VENDOR_ID:
+            return await self.pnc.handle(ctx, req.message_id, req.data)
         return m.DataTransferResponse(status="UnknownVendorId")
 
     async def diagnostics_status(
