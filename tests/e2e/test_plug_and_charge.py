@@ -14,6 +14,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from chargegrid.entrypoints.api.server import ApiServer
 from chargegrid.entrypoints.pki import ocsp_app, write_trust
 from chargegrid.entrypoints.settings import Settings
 from chargegrid.protocols import ocsp
+from chargegrid.service.certificates import CertificateOptions
 
 EMAID = "DEABCC123456789"
 OPCP = Path(__file__).parents[3] / "shared/specs/iso15118/v2g-pki-hubject-opcp/ccp.v1.json"
@@ -290,6 +292,23 @@ async def test_plug_and_charge_with_a_16_station(world: World) -> None:
         assert signed["certificateType"] == "V2GCertificate"
         leaf = x509.load_pem_x509_certificates(signed["certificateChain"].encode())[0]
         assert leaf.public_key() == key.public_key()
+
+        # renewal: asked for in a DataTransfer too, once the certificate is due
+        certificates = world.app.certificates
+        assert certificates is not None
+
+        async def installed() -> bool:
+            issued = await world.api.get("/stations/CS-PNC16/certificates")
+            return [c["status"] for c in issued] == ["installed"]
+
+        await wait_for(installed, timeout=5)
+        certificates.options = CertificateOptions(renew_before=timedelta(days=90))
+        assert await certificates.renew_due() == 1
+        trigger = [r for r in cp.received if r[0] == "DataTransfer"][-1][1]
+        assert (trigger["message_id"], json.loads(trigger["data"])) == (
+            "TriggerMessage",
+            {"requestedMessage": "SignV2GCertificate"},
+        )
 
         world.responder.revoke(world.pki.contract(EMAID))
         _, answer = await _transfer(cp, "Authorize", contract)

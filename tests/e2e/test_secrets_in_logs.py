@@ -20,12 +20,14 @@ import httpx
 import pytest
 import structlog
 from api_client import ADMIN_TOKEN, Api
+from certs import csr_for
+from ocpp.v201 import call as call201
 from stations import Driver, connect
 from test_handshake import basic, refused
 
 from chargegrid.bootstrap import build
 from chargegrid.entrypoints import logs
-from chargegrid.entrypoints.settings import Settings
+from chargegrid.entrypoints.settings import Settings, ca_folder
 
 STATION_PASSWORD = "station-pw-0123456789"
 WRONG_PASSWORD = "wrong-pw-9876543210x"
@@ -84,6 +86,8 @@ async def test_no_secret_is_logged_or_kept(api_settings: Settings, captured: io.
         await node.stop()
     # The stations' own libraries (the ocpp package, websockets' client) log what they receive:
     # they are the test's peers in this process, not the server.
+    ca_key = (ca_folder(node.settings) / "ca.key").read_text()
+    secrets += [line for line in ca_key.splitlines() if "-----" not in line]  # the key, by line
     written = "\n".join(
         line
         for line in captured.getvalue().splitlines()
@@ -120,6 +124,9 @@ async def _exercise(port: int, api: Api) -> list[str]:
         assert cp16.received[-1][1]["value"] == NEW_KEY_16  # the station got it whole
     async with connect(port, "CS-S201", "2.0.1") as cp201:
         assert await Driver(cp201, "2.0.1").boot() == "Accepted"
+        csr, _ = csr_for("CS-S201", org="")
+        signed = await cp201.call(call201.SignCertificate(csr=csr))
+        assert signed.status == "Accepted"  # the CA made its key and signed
         await api.post(
             "/stations/CS-S201/commands/SetVariables",
             {

@@ -32,6 +32,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+#: The DataTransfer vendorId of Plug & Charge with OCPP 1.6 (OCA application note, 2020).
+PNC16_VENDOR_ID = "org.openchargealliance.iso15118pnc"
+
 
 class CertificateUse(enum.Enum):
     """What a station's certificate is for (2.0.1 CertificateSigningUseEnumType)."""

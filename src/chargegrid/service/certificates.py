@@ -13,7 +13,8 @@ OCPP 2.0.1 A02/A03 and the OCPP 1.6 security whitepaper section 3:
 3. Renewal: :meth:`Certificates.renew_due` (every hour when started) asks each connected station
    whose newest installed certificate of a kind ends within ``renew_before`` for a new CSR, with
    TriggerMessage SignChargingStationCertificate / SignV2GCertificate (2.0.1 A02, F06) or
-   ExtendedTriggerMessage SignChargePointCertificate (1.6 whitepaper), at most once a day per
+   ExtendedTriggerMessage SignChargePointCertificate (1.6 whitepaper), or for a 1.6 station's V2G
+   certificate the 2.0.1 TriggerMessage in a Plug & Charge DataTransfer, at most once a day per
    station and kind.
 """
 
@@ -30,6 +31,7 @@ from typing import Protocol
 import structlog
 
 from chargegrid.domain.certificates import (
+    PNC16_VENDOR_ID,
     CertificateUse,
     CheckedCsr,
     CsrRefused,
@@ -50,6 +52,15 @@ _TRIGGER = {
     ("1.6", CertificateUse.CHARGING_STATION): (
         "ExtendedTriggerMessage",
         {"requestedMessage": "SignChargePointCertificate"},
+    ),
+    # a 1.6 station's V2G certificate came through Plug & Charge DataTransfer: so does the ask
+    ("1.6", CertificateUse.V2G): (
+        "DataTransfer",
+        {
+            "vendorId": PNC16_VENDOR_ID,
+            "messageId": "TriggerMessage",
+            "data": '{"requestedMessage":"SignV2GCertificate"}',
+        },
     ),
 }
 

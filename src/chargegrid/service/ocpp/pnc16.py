@@ -14,7 +14,7 @@ from __future__ import annotations
 import msgspec
 import structlog
 
-from chargegrid.domain.certificates import CertificateUse
+from chargegrid.domain.certificates import PNC16_VENDOR_ID, CertificateUse
 from chargegrid.protocols.ocpp16 import messages as m16
 from chargegrid.protocols.ocpp201 import messages as m201
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
@@ -24,7 +24,7 @@ from chargegrid.service.ocpp.v201 import Ocpp201Handlers
 
 log = structlog.get_logger(__name__)
 
-VENDOR_ID = "org.openchargealliance.iso15118pnc"
+VENDOR_ID = PNC16_VENDOR_ID
 _DELEGATED = ("Authorize", "GetCertificateStatus", "Get15118EVCertificate")
 
 
