@@ -23,7 +23,6 @@ Each certificate is written as ``NAME.pem`` with its key ``NAME.key`` (owner-onl
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +31,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from chargegrid.adapters.pki.files import key_usage, write_private_key
 
 ORG = "chargegrid test"
 COUNTRY = "DE"
@@ -179,7 +180,7 @@ class TestPki:
                 ),
                 critical=True,
             )
-            .add_extension(_key_usage(spec.usages), critical=True)
+            .add_extension(key_usage(*spec.usages), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         )
         if spec.issuer is not None:
@@ -205,15 +206,7 @@ class TestPki:
         (self.folder / f"{spec.name}.pem").write_bytes(
             cert.public_bytes(serialization.Encoding.PEM)
         )
-        fd = os.open(self.folder / f"{spec.name}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
+        write_private_key(self.folder / f"{spec.name}.key", key)
 
     def _write_index(self) -> None:
         index = {
@@ -225,17 +218,3 @@ class TestPki:
 
 def _contract(emaid: str) -> Spec:
     return Spec(f"contract-{emaid}", emaid, "MO", "mo-sub2", 365 * 2, ca=False, usages=_CONTRACT)
-
-
-def _key_usage(usages: frozenset[str]) -> x509.KeyUsage:
-    names = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-    )
-    flags = {name: name in usages for name in names}
-    return x509.KeyUsage(**flags, encipher_only=False, decipher_only=False)

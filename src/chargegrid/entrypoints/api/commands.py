@@ -32,7 +32,7 @@ TIMEOUT_S = 30.0
 
 @get("/{station_id:str}/operations", summary="The operations this station can be sent now")
 async def operations(ctx: Ctx, station_id: FromPath[str]) -> list[str]:
-    version = await _version(ctx, station_id)
+    version = await connected_version(ctx, station_id)
     return ctx.commands.operations(version)
 
 
@@ -75,7 +75,8 @@ def http_errors() -> Iterator[None]:
         ) from exc
 
 
-async def _version(ctx: Ctx, station_id: FromPath[str]) -> str:
+async def connected_version(ctx: Ctx, station_id: FromPath[str]) -> str:
+    """The OCPP version of the station's live connection: 404 no such station, 409 offline."""
     if await ctx.store.get_station(station_id) is None:
         raise NotFoundException(f"no station {station_id!r}")
     version = ctx.connections.connected(station_id)

@@ -19,7 +19,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from chargegrid.entrypoints.api.auth import OPERATOR
-from chargegrid.entrypoints.api.commands import http_errors
+from chargegrid.entrypoints.api.commands import connected_version, http_errors
 from chargegrid.entrypoints.api.context import Ctx
 from chargegrid.entrypoints.api.schemas import NO_NUL
 from chargegrid.service.firmware import FirmwareRequest, FirmwareRequestInvalid
@@ -70,17 +70,13 @@ class FirmwareUpdateOut(msgspec.Struct):
 async def update_firmware(
     ctx: Ctx, station_id: FromPath[str], data: JSONBody[FirmwareIn]
 ) -> FirmwareStarted:
-    if await ctx.store.get_station(station_id) is None:
-        raise NotFoundException(f"no station {station_id!r}")
     for name, value, most in (
         ("retries", data.retries, 100),
         ("retry_interval", data.retry_interval, 86400),
     ):
         if value is not None and not 0 <= value <= most:
             raise ClientException(f"{name} must be 0 to {most}", status_code=422)
-    version = ctx.connections.connected(station_id)
-    if version is None:
-        raise ClientException(f"station {station_id} is not connected", status_code=409)
+    version = await connected_version(ctx, station_id)
     request = FirmwareRequest(
         station_id,
         data.location,

@@ -19,7 +19,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from chargegrid.entrypoints.api.auth import ADMIN
-from chargegrid.entrypoints.api.commands import http_errors
+from chargegrid.entrypoints.api.commands import connected_version, http_errors
 from chargegrid.entrypoints.api.context import Ctx
 from chargegrid.entrypoints.api.schemas import ApiError, CommandOut, StationOut
 from chargegrid.service.commands import CommandResult
@@ -55,13 +55,9 @@ class SecurityProfileOut(msgspec.Struct):
 async def raise_security_profile(
     ctx: Ctx, station_id: FromPath[str], data: JSONBody[SecurityProfileIn]
 ) -> SecurityProfileOut:
-    if await ctx.store.get_station(station_id) is None:
-        raise NotFoundException(f"no station {station_id!r}")
     if any(not 0 <= slot <= 99 for slot in data.fallback_slots):
         raise ClientException("fallback_slots are configuration slots, 0 to 99", status_code=422)
-    version = ctx.connections.connected(station_id)
-    if version is None:
-        raise ClientException(f"station {station_id} is not connected", status_code=409)
+    version = await connected_version(ctx, station_id)
     change = ProfileChange(
         station_id,
         data.profile,
