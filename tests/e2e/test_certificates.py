@@ -15,13 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import websockets
 from api_client import ADMIN_TOKEN, Api
 from certs import ORG, TestCa, csr_for, station_context, write_key_and_chain
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.x509.oid import NameOID
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from stations import Driver, connect
+from websockets.exceptions import InvalidStatus
 
 from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.bootstrap import App, build
@@ -176,7 +181,6 @@ async def test_a_bad_csr_is_rejected_and_logged(
     ca_node: tuple[App, Api], kind: str, csr: Callable[[], str], reason: str
 ) -> None:
     app, api = ca_node
-    import structlog
 
     async with connect(app.server.port, "CS-BAD", "2.0.1") as cp:
         assert await Driver(cp, "2.0.1").boot() == "Accepted"
@@ -212,3 +216,43 @@ async def test_16_station_certificate_and_renewal(ca_node: tuple[App, Api]) -> N
             cp.received
         )
         assert await app.certificates.renew_due() == 0  # asked today already
+
+
+async def test_no_certificate_of_one_station_opens_another(
+    ca_node: tuple[App, Api], tmp_path: Path
+) -> None:
+    """A V2G certificate may name any SECC, so it must never pass as a station's TLS client
+    certificate; a CSR naming two commonNames is refused; a station certificate names the
+    station that asked for it, whatever its CSR said."""
+    app, api = ca_node
+    await api.post("/stations", {"id": "CS-VICTIM", "security_profile": 3}, 201)
+    async with connect(app.server.port, "CS-EVIL", "2.0.1") as cp:
+        assert await Driver(cp, "2.0.1").boot() == "Accepted"
+        csr, key = csr_for("CS-VICTIM")  # a SECC "name" that is another station's id
+        assert await _sign_201(cp, csr, "V2GCertificate") == "Accepted"
+        v2g = await _signed(cp)
+        two = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, "CS-EVIL"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "CS-VICTIM"),
+                ]
+            )
+        )
+        pem = two.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+        assert await _sign_201(cp, pem, "ChargingStationCertificate") == "Rejected"
+        assert await _sign_201(cp, pem, "V2GCertificate") == "Rejected"
+    stolen = write_key_and_chain(tmp_path, "stolen", key, v2g["certificate_chain"])
+    tls = station_context(tmp_path / "server-root.pem", stolen)
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(
+            (OSError, websockets.ConnectionClosed, websockets.InvalidMessage, InvalidStatus)
+        ),
+    ):
+        async with connect(app.server.tls_port, "CS-VICTIM", "2.0.1", tls=tls) as cp:
+            await Driver(cp, "2.0.1").boot()
+    assert app.server.get("CS-VICTIM") is None
+    [line] = [e for e in logs if e["event"] == "TLS handshake refused"]
+    assert line["reason"] == "client certificate refused: unsuitable certificate purpose"

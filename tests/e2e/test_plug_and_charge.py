@@ -24,6 +24,7 @@ import pytest
 from api_client import ADMIN_TOKEN, Api, wait_for
 from certs import csr_for
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp as x509_ocsp
 from litestar import Litestar, post
 from litestar.params import JSONBody
@@ -184,6 +185,49 @@ async def test_contracts_that_do_not_hold(world: World, tmp_path: Path) -> None:
             "Invalid",
             "CertChainError",
         )
+
+
+async def test_a_contract_key_cannot_pass_for_a_ca(world: World) -> None:
+    """The owner of one contract signs a certificate for another eMAID with the contract's key:
+    the chain checks out signature by signature, but a contract is no CA."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    mine = world.pki.contract(EMAID)
+    victim = "DEVICTIM0000001"
+    await world.api.post("/tokens", {"value": victim, "kind": "eMAID"}, 201)
+    now = datetime.now(UTC)
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, victim)]))
+        .issuer_name(world.pki.certs[mine].subject)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(world.pki.keys[mine], hashes.SHA256())
+    )
+    chain = forged.public_bytes(serialization.Encoding.PEM).decode() + world.pki.chain_pem(mine)
+    async with connect(world.app.server.port, "CS-FORGE", "2.0.1") as cp:
+        assert await Driver(cp, "2.0.1").boot() == "Accepted"
+        answer = await cp.call(
+            call201.Authorize(id_token={"id_token": victim, "type": "eMAID"}, certificate=chain)
+        )
+        assert (answer.id_token_info["status"], answer.certificate_status) == (
+            "Invalid",
+            "CertChainError",
+        )
+        # hash data that makes no OCSP request is refused, not a crash
+        bad = [{**d, "serial_number": "-1"} for d in _hash_data(world.pki)]
+        assert await _authorize(cp, iso15118_certificate_hash_data=bad) == (
+            "Invalid",
+            "CertChainError",
+        )
+        status = await cp.call(call201.GetCertificateStatus(ocsp_request_data=bad[0]))
+        assert status.status == "Failed"
 
 
 def _url(world: World) -> str:

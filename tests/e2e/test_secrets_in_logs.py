@@ -81,6 +81,8 @@ async def test_no_secret_is_logged_or_kept(api_settings: Settings, captured: io.
                 await api.get("/stations/CS-S201/messages", params={"limit": 200}),
                 await api.get("/stations/CS-S16/command-log"),
                 await api.get("/stations/CS-S201/command-log"),
+                await api.get("/stations/CS-S16/configuration"),
+                await api.get("/stations/CS-S201/configuration"),
             ]
     finally:
         await node.stop()
@@ -121,7 +123,18 @@ async def _exercise(port: int, api: Api) -> list[str]:
             "/stations/CS-S16/commands/ChangeConfiguration",
             {"key": "AuthorizationKey", "value": NEW_KEY_16},
         )
-        assert cp16.received[-1][1]["value"] == NEW_KEY_16  # the station got it whole
+        await api.post(  # the key in another case is the same key
+            "/stations/CS-S16/commands/ChangeConfiguration",
+            {"key": "authorizationkey", "value": NEW_KEY_16},
+        )
+        await api.post(
+            "/stations/CS-S16/commands/UpdateFirmware",
+            {
+                "location": f"ftp://fw:{URL_PASSWORD}@127.0.0.1/fw.bin",
+                "retrieveDate": "2030-01-01T00:00:00Z",
+            },
+        )
+        assert cp16.received[0][1]["value"] == NEW_KEY_16  # the station got it whole
     async with connect(port, "CS-S201", "2.0.1") as cp201:
         assert await Driver(cp201, "2.0.1").boot() == "Accepted"
         csr, _ = csr_for("CS-S201", org="")

@@ -325,3 +325,62 @@ async def test_a_declined_profile_change_keeps_the_old_profile(tls_node: App, ap
     station = await api.get("/stations/CS-NO")
     assert station["station"]["security_profile"] == 0
     await api.post("/stations/CS-GONE/security-profile", {"profile": 2}, expect=404)
+
+
+def test_the_tls_port_under_uvloop(pki: Pki, fresh_db_url: Callable[[str], str]) -> None:
+    """``chargegrid serve`` runs on uvloop, whose transports are not asyncio's classes."""
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not built for this platform")
+
+    async def scenario() -> None:
+        app = await build(
+            Settings(
+                host="127.0.0.1",
+                ocpp_port=0,
+                api_port=0,
+                tls_port=0,
+                db=fresh_db_url("sqlite"),
+                unknown_stations="accept",
+                ping_interval=0,
+                tls_cert=str(pki.server.cert),
+                tls_key=str(pki.server.key),
+                tls_client_ca=str(pki.ca.pem),
+            )
+        )
+        await app.start()
+        try:
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+            await _profile(app, "CS-UV2", 2, PASSWORD)
+            await _profile(app, "CS-UV3", 3)
+            plain = station_context(pki.ca.pem)
+            async with connect(
+                app.server.tls_port, "CS-UV2", "1.6", password=PASSWORD, tls=plain
+            ) as cp:
+                assert await Driver(cp, "1.6").boot() == "Accepted"
+            mine = station_context(pki.ca.pem, pki.station("CS-UV3"))
+            async with connect(app.server.tls_port, "CS-UV3", "2.0.1", tls=mine) as cp:
+                assert await Driver(cp, "2.0.1").boot() == "Accepted"
+        finally:
+            await app.stop()
+
+    uvloop.run(scenario())
+
+
+async def test_lowering_security_needs_an_admin_and_raising_it_drops_the_connection(
+    tls_node: App, pki: Pki, api: Api
+) -> None:
+    operator = (await api.post("/api-tokens", {"name": "o", "role": "operator"}, 201))["token"]
+    await _profile(tls_node, "CS-DOWN", 2, PASSWORD)
+    refused = await api.as_(operator).patch("/stations/CS-DOWN", {"security_profile": 0}, 403)
+    assert "admin" in refused["detail"]
+    await api.as_(operator).patch("/stations/CS-DOWN", {"password": None}, 403)
+    station = (await api.get("/stations/CS-DOWN"))["station"]
+    assert (station["security_profile"], station["password_set"]) == (2, True)
+
+    await _profile(tls_node, "CS-UP", 1, PASSWORD)
+    async with connect(tls_node.server.port, "CS-UP", "1.6", password=PASSWORD) as cp:
+        assert await Driver(cp, "1.6").boot() == "Accepted"
+        await api.as_(operator).patch("/stations/CS-UP", {"security_profile": 2})
+        async with asyncio.timeout(5):
+            await cp._connection.wait_closed()
+        assert cp._connection.close_code == 1008
+    assert tls_node.server.get("CS-UP") is None

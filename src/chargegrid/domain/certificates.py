@@ -9,9 +9,11 @@ Charge Point certificate). The rules a CSR must meet, each refusal naming the on
    ECC >= 224 bits; the whitepaper the same). A V2G certificate's key is EC P-256 (ISO 15118-2
    7.9.5: secp256r1 only).
 3. Its signature uses SHA-256 or stronger.
-4. Its subject has a commonName: for the station's own certificate, the station id (the TLS
-   check of security profile 3 reads it there, :mod:`.security`); for a V2G (SECC) certificate,
-   any non-empty name (the SECC id the station chose).
+4. Its subject has one commonName (and at most one organizationName): for the station's own
+   certificate, the station id (the TLS check of security profile 3 reads it there,
+   :mod:`.security`); for a V2G (SECC) certificate, any non-empty name (the SECC id the station
+   chose). The CA issues station certificates to the subject ``CN=<station id>, O=<that O>``,
+   not to whatever else the CSR's subject holds.
 5. When the CPO's organization name is configured, the subject's organizationName is it.
 
 Pure functions over the ``cryptography`` package's parsed objects: no I/O.
@@ -105,6 +107,9 @@ def check_csr(
     if not isinstance(algorithm, _STRONG_HASHES):
         name = algorithm.name if algorithm is not None else "none"
         raise CsrRefused(f"the CSR is signed with {name}; SHA-256 or stronger is required")
+    for oid, what in ((NameOID.COMMON_NAME, "commonName"), (NameOID.ORGANIZATION_NAME, "O")):
+        if len(csr.subject.get_attributes_for_oid(oid)) > 1:
+            raise CsrRefused(f"the CSR's subject has more than one {what}")
     common_name = _attribute(csr.subject, NameOID.COMMON_NAME)
     org = _attribute(csr.subject, NameOID.ORGANIZATION_NAME)
     if not common_name:

@@ -5,7 +5,9 @@ The CSMS sends a station its secrets in a few requests; nothing a station sends 
 write-only):
 
 * 1.6 ChangeConfiguration with key ``AuthorizationKey`` (whitepaper 2.4, the Basic password);
-* 2.0.1 SetVariables of ``BasicAuthPassword`` (A01);
+* 2.0.1 SetVariables of ``BasicAuthPassword`` (A01) -- both names in any case;
+* the ``user:password@`` of the URLs in UpdateFirmware, SignedUpdateFirmware, GetLog and
+  GetDiagnostics (stations fetch firmware and upload logs with them);
 * 2.0.1 SetNetworkProfile: ``apn.apnPassword``, ``apn.simPin``, ``vpn.password`` and ``vpn.key``
   (B09).
 
@@ -16,12 +18,45 @@ functions on JSON-shaped dicts (the version's own camelCase field names).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 REDACTED = "***"
 
 #: The actions whose requests can carry a secret.
-ACTIONS = frozenset({"ChangeConfiguration", "SetVariables", "SetNetworkProfile"})
+ACTIONS = frozenset(
+    {
+        "ChangeConfiguration",
+        "SetVariables",
+        "SetNetworkProfile",
+        "UpdateFirmware",
+        "SignedUpdateFirmware",
+        "GetLog",
+        "GetDiagnostics",
+    }
+)
+
+#: Settings whose values are secrets (names compare case-insensitively: 1.6 keys are CiString,
+#: 2.0.1 component and variable names case-insensitive).
+_SECRET_SETTINGS = frozenset({"authorizationkey", "basicauthpassword"})
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+#: Where an action carries a URL (dotted path), whose user:password@ is a secret.
+_LOCATIONS = {
+    "UpdateFirmware": ("location", "firmware.location"),  # 1.6 core: top level; 2.0.1: nested
+    "SignedUpdateFirmware": ("firmware.location",),
+    "GetLog": ("log.remoteLocation",),
+    "GetDiagnostics": ("location",),
+}
+
+
+def is_secret_setting(name: str) -> bool:
+    """A 1.6 configuration key or 2.0.1 variable whose value is a secret."""
+    return name.casefold() in _SECRET_SETTINGS
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``."""
+    return _USERINFO.sub(rf"\1{REDACTED}@", url)
 
 
 def redact(action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -29,9 +64,12 @@ def redact(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     if action not in ACTIONS or not isinstance(payload, dict):
         return payload
     if action == "ChangeConfiguration":
-        if payload.get("key") == "AuthorizationKey" and "value" in payload:
+        key = payload.get("key")
+        if isinstance(key, str) and is_secret_setting(key) and "value" in payload:
             return {**payload, "value": REDACTED}
         return payload
+    if action in _LOCATIONS:
+        return _redact_locations(payload, _LOCATIONS[action])
     if action == "SetVariables":
         data = payload.get("setVariableData")
         if not isinstance(data, list) or not any(_is_password(item) for item in data):
@@ -57,8 +95,24 @@ def redact(action: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_password(item: Any) -> bool:
-    return (
-        isinstance(item, dict)
-        and isinstance(item.get("variable"), dict)
-        and item["variable"].get("name") == "BasicAuthPassword"
-    )
+    variable = item.get("variable") if isinstance(item, dict) else None
+    name = variable.get("name") if isinstance(variable, dict) else None
+    return isinstance(name, str) and is_secret_setting(name)
+
+
+def _redact_locations(payload: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    blanked = payload
+    for path in paths:
+        *parents, last = path.split(".")
+        holder: Any = blanked
+        for name in parents:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        url = holder.get(last) if isinstance(holder, dict) else None
+        if isinstance(url, str) and without_userinfo(url) != url:
+            if blanked is payload:
+                blanked = copy.deepcopy(payload)
+            target: Any = blanked
+            for name in parents:
+                target = target[name]
+            target[last] = without_userinfo(url)
+    return blanked

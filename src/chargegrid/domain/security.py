@@ -57,6 +57,7 @@ class Channel:
     #: The verified client certificate's subject commonName and organizationName, if one was sent.
     client_cn: str | None = None
     client_org: str | None = None
+    cert_problem: str | None = None  # the certificate proves nothing (several names, say)
 
     @property
     def client_cert(self) -> bool:
@@ -90,6 +91,8 @@ def refusal(
     ``organization``, when set, is the organizationName every client certificate must carry
     (OCPP 2.0.1 A00 and the 1.6 whitepaper section 2.3: O is the CPO's name).
     """
+    if channel.cert_problem is not None:
+        return Refusal(channel.cert_problem)
     if channel.client_cert:
         if channel.client_cn != station_id:
             return Refusal(f"client certificate names {channel.client_cn!r}, not this station")

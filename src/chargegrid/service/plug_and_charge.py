@@ -118,7 +118,7 @@ class PlugAndCharge:
         if not hash_data:
             return NO_CERTIFICATE
         for data in hash_data:
-            status = await self._ask(data, trusted)
+            status = await self._ask(data, trusted, now)
             if status != ACCEPTED:
                 log.info("contract refused", emaid=emaid, status=status, serial=data.serial_number)
                 return status
@@ -132,6 +132,9 @@ class PlugAndCharge:
             der = await self.transport.post(data.responder_url, ocsp.request(data))
         except (OcspUnreachable, ocsp.OcspError) as exc:
             log.warning("OCSP request failed", url=data.responder_url, reason=str(exc))
+            return None
+        if not ocsp.answers(der, data):  # whatever else the URL gave back stays here
+            log.warning("not an OCSP answer for the certificate", url=data.responder_url)
             return None
         return base64.b64encode(der).decode()
 
@@ -150,12 +153,14 @@ class PlugAndCharge:
 
     # --- steps --------------------------------------------------------------------------------
 
-    async def _ask(self, data: ocsp.HashData, trusted: list[x509.Certificate]) -> CertificateStatus:
+    async def _ask(
+        self, data: ocsp.HashData, trusted: list[x509.Certificate], now: datetime
+    ) -> CertificateStatus:
         if not data.responder_url:
             return NO_CERTIFICATE
         try:
             der = await self.transport.post(data.responder_url, ocsp.request(data))
-            answer = ocsp.read(der, data, trusted)
+            answer = ocsp.read(der, data, trusted, now)
         except OcspUnreachable as exc:
             log.warning("OCSP responder unreachable", url=data.responder_url, reason=str(exc))
             return NO_CERTIFICATE
@@ -176,21 +181,28 @@ class PlugAndCharge:
             chain = x509.load_pem_x509_certificates(chain_pem.encode())
         except ValueError:
             return CHAIN_ERROR, [], []
+        if not chain:
+            return CHAIN_ERROR, [], []
         leaf, subs = chain[0], chain[1:]
-        if _common_name(leaf) != emaid:
+        names = leaf.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+        if len(names) != 1 or _common_name(leaf) != emaid:
             return CHAIN_ERROR, [], []
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             return EXPIRED, [], []
         path = [leaf, *subs]
-        anchors = self.trust
         for cert, issuer in itertools.pairwise(path):
             if not _issued_by(cert, issuer):
                 return CHAIN_ERROR, [], []
         top = path[-1]
-        anchor = next((a for a in anchors if _issued_by(top, a) or a == top), None)
+        anchor = next((a for a in self.trust if a == top or _issued_by(top, a)), None)
         if anchor is None:
             return CHAIN_ERROR, [], []
         issuers = [*path[1:], anchor] if anchor != top else path[1:]
+        # Every issuer is a CA now, may sign certificates, and has room for the CAs below it:
+        # a contract's own key cannot pass for a sub-CA.
+        for below, issuer in enumerate(issuers):
+            if not _can_issue(issuer, now, below):
+                return CHAIN_ERROR, [], []
         data = [
             ocsp.hash_data(cert, issuer)
             for cert, issuer in zip(path, issuers, strict=False)
@@ -205,6 +217,21 @@ def _common_name(cert: x509.Certificate) -> str | None:
         return None
     value = names[0].value
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _can_issue(cert: x509.Certificate, now: datetime, cas_below: int) -> bool:
+    """``cert`` is a CA certificate valid at ``now``, with keyCertSign, whose path length
+    allows ``cas_below`` CA certificates under it (RFC 5280 4.2.1.9, 6.1.4)."""
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    if not constraints.ca or not usage.key_cert_sign:
+        return False
+    if constraints.path_length is not None and cas_below > constraints.path_length:
+        return False
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

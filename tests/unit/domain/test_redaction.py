@@ -65,3 +65,21 @@ def test_other_actions_and_odd_shapes_pass_through() -> None:
         ("SetNetworkProfile", {"connectionData": None}),
     ):
         assert redact(action, payload) is payload
+
+
+def test_names_in_any_case_and_urls_with_credentials() -> None:
+    assert redact("ChangeConfiguration", {"key": "authorizationKEY", "value": "s"})["value"] == (
+        REDACTED
+    )
+    item = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "basicauthpassword"}}
+    out = redact("SetVariables", {"setVariableData": [{**item, "attributeValue": "s"}]})
+    assert out["setVariableData"][0]["attributeValue"] == REDACTED
+    firmware = {"requestId": 1, "firmware": {"location": "ftp://u:p@host/fw.bin"}}
+    assert redact("UpdateFirmware", firmware)["firmware"]["location"] == "ftp://***@host/fw.bin"
+    assert firmware["firmware"]["location"] == "ftp://u:p@host/fw.bin"  # not changed in place
+    assert redact("GetDiagnostics", {"location": "sftp://a:b@c/d"}) == {
+        "location": "sftp://***@c/d"
+    }
+    assert redact("GetLog", {"log": {"remoteLocation": "https://c/d"}}) == {
+        "log": {"remoteLocation": "https://c/d"}
+    }

@@ -17,6 +17,7 @@ from chargegrid.service.plug_and_charge import EvCertificateAnswer, OcspUnreacha
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+MAX_RESPONSE = 64 * 1024  # an OCSP answer is a few KiB
 
 #: ISO 15118 schema versions (OCPP Get15118EVCertificate iso15118SchemaVersion) -> OPCP's
 #: xsdMsgDefNamespace.
@@ -31,6 +32,7 @@ class HttpOcsp:
 
     def __init__(self, client: httpx.AsyncClient | None = None, timeout_s: float = 5.0) -> None:
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self.timeout_s = timeout_s  # for the whole exchange, not each read
 
     async def post(self, url: str, request: bytes) -> bytes:
         if not url.startswith(("http://", "https://")):
@@ -38,15 +40,28 @@ class HttpOcsp:
         return await in_a_task(self._post(url, request))
 
     async def _post(self, url: str, request: bytes) -> bytes:
+        """At most :data:`MAX_RESPONSE` bytes in at most ``timeout_s``: a responder is named by
+        the station (or the certificate it sent), so it is not trusted to be small or quick."""
         try:
-            response = await self._client.post(
-                url, content=request, headers={"Content-Type": "application/ocsp-request"}
-            )
+            async with asyncio.timeout(self.timeout_s):
+                async with self._client.stream(
+                    "POST",
+                    url,
+                    content=request,
+                    headers={"Content-Type": "application/ocsp-request"},
+                ) as response:
+                    if response.status_code != 200:
+                        raise OcspUnreachable(f"HTTP {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_RESPONSE:
+                            raise OcspUnreachable(f"answer over {MAX_RESPONSE} bytes")
+                    return bytes(body)
+        except TimeoutError as exc:
+            raise OcspUnreachable(f"no answer within {self.timeout_s} s") from exc
         except httpx.HTTPError as exc:
             raise OcspUnreachable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise OcspUnreachable(f"HTTP {response.status_code}")
-        return response.content
 
     async def close(self) -> None:
         await self._client.aclose()

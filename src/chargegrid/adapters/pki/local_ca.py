@@ -4,11 +4,14 @@ The folder is made on first use (``ca.key``, readable by its owner only, and ``c
 operator may put a CA of their own there instead (any RSA or EC key with its certificate). It
 signs the CSRs :func:`chargegrid.domain.certificates.check_csr` accepted:
 
-* the station's certificate (OCPP 2.0.1 A02/A03, 1.6 whitepaper 3): the CSR's subject, a year,
+* the station's certificate (OCPP 2.0.1 A02/A03, 1.6 whitepaper 3): subject ``CN=<station id>``
+  with the CSR's organizationName (nothing else of the CSR's subject), a year,
   digitalSignature and keyAgreement (EC) or keyEncipherment (RSA), extended key usage
   clientAuth, so that it serves for security profile 3;
 * a V2G (SECC) certificate: the CSR's subject, 60 days (ISO 15118-2 keeps SECC leaves short),
-  digitalSignature and keyAgreement, as the ISO 15118-2 certificate profile gives.
+  digitalSignature and keyAgreement, as the ISO 15118-2 certificate profile gives, and extended
+  key usage serverAuth (the SECC is the TLS server towards the car), so that it can never open
+  a station's connection here.
 
 Both carry subject and authority key identifiers. The chain sent back is the leaf, then the CA's
 certificate when the CA is not self-signed (a sub-CA); a root is left out, as the station holds
@@ -70,9 +73,15 @@ class LocalCa:
         start = now - timedelta(minutes=5)  # a station's clock a little behind still accepts it
         end = min(now + timedelta(days=days), ca.not_valid_after_utc)
         ec_key = isinstance(public, ec.EllipticCurvePublicKey)
+        subject = checked.csr.subject
+        if checked.use is CertificateUse.CHARGING_STATION:  # what security profile 3 reads
+            names = [x509.NameAttribute(NameOID.COMMON_NAME, station_id)]
+            if checked.organization:
+                names.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, checked.organization))
+            subject = x509.Name(names)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(checked.csr.subject)
+            .subject_name(subject)
             .issuer_name(ca.subject)
             .public_key(public)
             .serial_number(x509.random_serial_number())
@@ -89,10 +98,15 @@ class LocalCa:
                 critical=False,
             )
         )
-        if checked.use is CertificateUse.CHARGING_STATION:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
+        # A station certificate is a TLS client's (profile 3); a SECC certificate is the TLS
+        # server's towards the car, and must never pass as a client here: OpenSSL refuses a
+        # client certificate whose extended key usage lacks clientAuth.
+        usage = (
+            ExtendedKeyUsageOID.CLIENT_AUTH
+            if checked.use is CertificateUse.CHARGING_STATION
+            else ExtendedKeyUsageOID.SERVER_AUTH
+        )
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         leaf = builder.sign(key, hashes.SHA256())
         chain = [leaf] if ca.issuer == ca.subject else [leaf, ca]
         return IssuedCertificate(

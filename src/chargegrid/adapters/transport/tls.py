@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from chargegrid.domain.security import Channel
 
@@ -77,17 +79,30 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
 
 
 def channel_of(transport: asyncio.BaseTransport | None) -> Channel:
-    """What TLS proved about the peer of ``transport``: nothing for a plain connection."""
-    if transport is None or transport.get_extra_info("ssl_object") is None:
+    """What TLS proved about the peer of ``transport``: nothing for a plain connection. A
+    certificate whose subject names more than one commonName or organizationName proves
+    nothing (which one would count?): it is reported as a problem, and refused."""
+    ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+    if transport is None or ssl_object is None:
         return Channel()
-    cert: dict[str, Any] | None = transport.get_extra_info("peercert")
-    if not cert:  # no certificate sent (only verified ones are shown here)
+    verified: dict[str, Any] | None = transport.get_extra_info("peercert")
+    der = ssl_object.getpeercert(binary_form=True)
+    if not verified or not der:  # none sent (only a verified one shows in peercert)
         return Channel(tls=True)
-    subject = {k: v for rdn in cert.get("subject", ()) for k, v in rdn}
+    subject = x509.load_der_x509_certificate(der).subject
+    names = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    orgs = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    problem = None
+    if len(names) != 1 or len(orgs) > 1:
+        problem = (
+            f"client certificate has {len(names)} commonNames and {len(orgs)} "
+            "organizationNames; one of each is allowed"
+        )
     return Channel(
         tls=True,
-        client_cn=subject.get("commonName", ""),
-        client_org=subject.get("organizationName"),
+        client_cn=names[0] if names else "",
+        client_org=orgs[0] if orgs else None,
+        cert_problem=problem,
     )
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextvars
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import unquote
 
 import msgspec
@@ -48,6 +49,7 @@ from chargegrid.service.ocpp.context import (
     StationContext,
     StationNotConnectedError,
 )
+from chargegrid.service.ocpp.eager import run_eagerly
 
 log = structlog.get_logger(__name__)
 
@@ -479,9 +481,15 @@ class OcppServer:
     # --- the TLS port ------------------------------------------------------------------------
 
     def _tls_handshake(self, transport: asyncio.Transport) -> None:
-        task = asyncio.get_running_loop().create_task(self._upgrade_to_tls(transport))
-        self._handshakes.add(task)
-        task.add_done_callback(self._handshakes.discard)
+        # Stepped at once, not in a task started on the next turn of the loop: start_tls must
+        # take the connection before the station's ClientHello arrives. uvloop reads as soon
+        # as the connection is made and does not heed a pause_reading() made in between.
+        run_eagerly(
+            self._upgrade_to_tls(transport),
+            contextvars.copy_context(),
+            _handshake_ended,
+            self._handshakes,
+        )
 
     async def _upgrade_to_tls(self, transport: asyncio.Transport) -> None:
         """TLS on an accepted connection, then the WebSocket protocol on top of it."""
@@ -537,9 +545,10 @@ class _TlsGate(asyncio.Protocol):
         self.server = server
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.pause_reading()  # the ClientHello is start_tls's to read
-        self.server._tls_handshake(transport)
+        # uvloop's TCPTransport is no asyncio.Transport subclass: a cast, not an isinstance
+        accepted = cast(asyncio.Transport, transport)
+        accepted.pause_reading()  # the ClientHello is start_tls's to read
+        self.server._tls_handshake(accepted)
 
 
 class _EarlyBytes(asyncio.Protocol):
@@ -565,6 +574,11 @@ class _EarlyBytes(asyncio.Protocol):
             protocol.buffer_updated(n)
             view = view[n:]
         self.data = bytearray()
+
+
+def _handshake_ended(_: None, error: BaseException | None) -> None:
+    if error is not None:  # _upgrade_to_tls logs the refusals it expects; this is a fault
+        log.error("TLS upgrade failed", exc_info=error)
 
 
 _PLAIN = Channel()

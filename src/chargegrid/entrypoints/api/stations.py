@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import delete, get, patch, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar import Request, delete, get, patch, post
+from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from chargegrid.domain.access import Role
 from chargegrid.domain.model import Registration, Station
 from chargegrid.domain.passwords import PasswordRuleError, check_rules
 from chargegrid.entrypoints.api import paging
@@ -108,10 +109,20 @@ async def get_station(ctx: Ctx, station_id: FromPath[str]) -> StationDetail:
     opt=OPERATOR,
 )
 async def update_station(
-    ctx: Ctx, station_id: FromPath[str], data: JSONBody[StationPatch]
+    ctx: Ctx,
+    station_id: FromPath[str],
+    data: JSONBody[StationPatch],
+    request: Request[Any, Any, Any],
 ) -> StationOut:
-    await _station(ctx, station_id)
+    before = await _station(ctx, station_id)
     _check_password(data.password)  # before anything is stored: a refusal changes nothing
+    # Lowering a station's security (its profile, or its password) is an admin's decision.
+    lowers = (
+        data.security_profile is not msgspec.UNSET
+        and data.security_profile < before.security_profile
+    ) or (data.password is None and before.password_hash is not None)
+    if lowers and not request.user.allows(Role.ADMIN):
+        raise PermissionDeniedException("lowering a station's security needs the admin role")
     if data.registration is not msgspec.UNSET:
         await ctx.central.set_registration(station_id, Registration(data.registration))
     await _apply(
@@ -132,6 +143,11 @@ async def update_station(
     }
     if place:
         await ctx.central.set_place(station_id, **place)
+    if (
+        data.security_profile is not msgspec.UNSET
+        and data.security_profile > before.security_profile
+    ):  # a connection made under the old profile may not go on under the new one
+        ctx.connections.disconnect(station_id, "security profile raised")
     return _out(ctx, await _station(ctx, station_id))
 
 

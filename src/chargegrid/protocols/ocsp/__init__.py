@@ -9,8 +9,9 @@ one whose signature does not verify against a signer chargegrid may trust.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -18,6 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_SERIAL = re.compile(r"[0-9a-fA-F]{1,40}")
+SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=1)
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA256": hashes.SHA256,
@@ -85,28 +91,51 @@ def request(data: HashData) -> bytes:
     algorithm = _HASHES.get(data.hash_algorithm.upper())
     if algorithm is None:
         raise OcspError(f"hash algorithm {data.hash_algorithm!r} is not SHA256, SHA384 or SHA512")
-    try:
-        name_hash = bytes.fromhex(data.issuer_name_hash)
-        issuer_key = bytes.fromhex(data.issuer_key_hash)
-        serial = int(data.serial_number, 16)
-    except ValueError as exc:
-        raise OcspError(f"the hash data is not hex: {exc}") from exc
     size = algorithm().digest_size
-    if len(name_hash) != size or len(issuer_key) != size:
-        raise OcspError(f"{data.hash_algorithm} hashes are {size} bytes")
-    built = (
-        ocsp.OCSPRequestBuilder()
-        .add_certificate_by_hash(name_hash, issuer_key, serial, algorithm())
-        .build()
-    )
+    for name, value, length in (
+        ("issuerNameHash", data.issuer_name_hash, size * 2),
+        ("issuerKeyHash", data.issuer_key_hash, size * 2),
+    ):
+        if len(value) != length or not _HEX.fullmatch(value):
+            raise OcspError(f"{name} is not {length} hex digits ({data.hash_algorithm})")
+    if not _SERIAL.fullmatch(data.serial_number):
+        raise OcspError("serialNumber is not 1 to 40 hex digits")
+    try:
+        built = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate_by_hash(
+                bytes.fromhex(data.issuer_name_hash),
+                bytes.fromhex(data.issuer_key_hash),
+                int(data.serial_number, 16),
+                algorithm(),
+            )
+            .build()
+        )
+    except ValueError as exc:
+        raise OcspError(f"no OCSP request can be made of the hash data: {exc}") from exc
     return built.public_bytes(serialization.Encoding.DER)
 
 
-def read(der: bytes, data: HashData, trusted: list[x509.Certificate]) -> Answer:
+def answers(der: bytes, data: HashData) -> bool:
+    """Whether ``der`` is a successful OCSP response about the certificate of ``data`` (what
+    may go back to a station that asked: nothing else a responder URL returned)."""
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+        if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return False
+        _single(response, data)
+    except (ValueError, OcspError):
+        return False
+    return True
+
+
+def read(der: bytes, data: HashData, trusted: list[x509.Certificate], now: datetime) -> Answer:
     """The status the response ``der`` gives the certificate of ``data``, once its signature is
     checked: signed by a ``trusted`` certificate whose key hash is the request's issuer key
     hash (the CA itself), or by a responder certificate in the response that such a CA issued
-    for OCSP signing (RFC 6960 4.2.2.2)."""
+    for OCSP signing (RFC 6960 4.2.2.2); and once it is fresh (3.2: thisUpdate not in the
+    future, nextUpdate not past; without nextUpdate, at most :data:`MAX_AGE` old), so that an
+    old "good" replayed after a revocation does not count."""
     try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError as exc:
@@ -115,6 +144,13 @@ def read(der: bytes, data: HashData, trusted: list[x509.Certificate]) -> Answer:
         raise OcspError(f"the responder answered {response.response_status.name}")
     single = _single(response, data)
     _check_signature(response, data, trusted)
+    if single.this_update_utc > now + SKEW:
+        raise OcspError("the response is from the future (thisUpdate)")
+    next_update = single.next_update_utc
+    if next_update is not None and next_update < now - SKEW:
+        raise OcspError("the response is stale (nextUpdate has passed)")
+    if next_update is None and single.this_update_utc < now - MAX_AGE:
+        raise OcspError("the response is stale (thisUpdate too old, no nextUpdate)")
     if single.certificate_status is ocsp.OCSPCertStatus.GOOD:
         return Answer(CertStatus.GOOD)
     if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
@@ -123,7 +159,9 @@ def read(der: bytes, data: HashData, trusted: list[x509.Certificate]) -> Answer:
 
 
 def _single(response: ocsp.OCSPResponse, data: HashData) -> ocsp.OCSPSingleResponse:
-    serial = int(data.serial_number, 16)  # request() parsed it already
+    if not _SERIAL.fullmatch(data.serial_number):
+        raise OcspError("serialNumber is not 1 to 40 hex digits")
+    serial = int(data.serial_number, 16)
     for single in response.responses:
         mine = single.serial_number == serial
         if mine and single.issuer_key_hash.hex() == data.issuer_key_hash.lower():
@@ -163,11 +201,16 @@ def key_hash(cert: x509.Certificate, algorithm: type[hashes.HashAlgorithm]) -> s
     """The hash of the certificate's public key BIT STRING (RFC 6960 4.1.1 issuerKeyHash)."""
     digest = hashes.Hash(algorithm())
     key = cert.public_key()
-    digest.update(
-        key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        if isinstance(key, ec.EllipticCurvePublicKey)
-        else _rsa_key_bits(cert)
-    )
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        digest.update(
+            key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
+    elif isinstance(key, rsa.RSAPublicKey):
+        digest.update(_rsa_key_bits(cert))
+    else:
+        raise OcspError(f"{type(key).__name__} keys are not used in this PKI")
     return digest.finalize().hex()
 
 

@@ -18,6 +18,7 @@ from chargegrid.domain.model import (
     LocalListEntry,
     Reservation,
 )
+from chargegrid.domain.redaction import REDACTED, is_secret_setting
 from chargegrid.protocols.ocpp16 import messages as m16
 from chargegrid.protocols.ocpp201 import messages as m201
 from chargegrid.protocols.ocpp201.mapping import component_name
@@ -25,6 +26,11 @@ from chargegrid.protocols.ocppj.times import utc
 from chargegrid.service.ports import Store
 
 Effect = Callable[[Store, str, Any, Any], Awaitable[None]]
+
+
+def _kept(name: str, value: str | None) -> str | None:
+    """What the configuration table keeps of a value: never a password (:mod:`.redaction`)."""
+    return REDACTED if value is not None and is_secret_setting(name) else value
 
 
 # --- OCPP 1.6 -------------------------------------------------------------------------------
@@ -37,7 +43,7 @@ async def _get_configuration_16(
     res: m16.GetConfigurationResponse,
 ) -> None:
     values = [
-        ConfigValue(station_id, "", kv.key, kv.value, readonly=kv.readonly)
+        ConfigValue(station_id, "", kv.key, _kept(kv.key, kv.value), readonly=kv.readonly)
         for kv in res.configuration_key or ()
     ]
     if values:
@@ -51,7 +57,8 @@ async def _change_configuration_16(
     res: m16.ChangeConfigurationResponse,
 ) -> None:
     if res.status in ("Accepted", "RebootRequired"):
-        await store.save_config(station_id, [ConfigValue(station_id, "", req.key, req.value)])
+        value = _kept(req.key, req.value)
+        await store.save_config(station_id, [ConfigValue(station_id, "", req.key, value)])
 
 
 async def _send_local_list_16(
@@ -108,7 +115,7 @@ async def _get_variables_201(
             station_id,
             component_name(r.component),
             r.variable.name,
-            r.attribute_value,
+            _kept(r.variable.name, r.attribute_value),
             attribute=r.attribute_type or "Actual",
             instance=r.variable.instance,
             evse_id=r.component.evse.id if r.component.evse else None,
@@ -152,7 +159,7 @@ async def _set_variables_201(
                 station_id,
                 key[0],
                 key[1],
-                data.attribute_value,
+                _kept(key[1], data.attribute_value),
                 attribute=key[3],
                 instance=key[2],
                 evse_id=evse.id if evse else None,
