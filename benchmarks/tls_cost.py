@@ -4,7 +4,8 @@ against ws://.
 
     python benchmarks/tls_cost.py [--stations 200] [--messages 20]
 
-Each run starts one chargegrid node (SQLite in a temporary folder) with a TLS port, a test CA,
+Each run starts one chargegrid node on uvloop, as ``chargegrid serve`` does (SQLite in a
+temporary folder), with a TLS port, a test CA,
 a server certificate and a client certificate per station, all made here. For each profile:
 ``--stations`` stations connect (20 at a time) and boot; the time per connection is the
 handshake cost (TCP, TLS, HTTP upgrade, authentication, BootNotification). Then each sends
@@ -146,4 +147,9 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=20)
     args = parser.parse_args()
     logs.configure("warning")
-    asyncio.run(main(args.stations, args.messages))
+    try:  # as `chargegrid serve` runs
+        import uvloop
+    except ImportError:  # pragma: no cover - not built for Windows
+        asyncio.run(main(args.stations, args.messages))
+    else:
+        uvloop.run(main(args.stations, args.messages))
