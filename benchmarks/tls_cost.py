@@ -29,11 +29,10 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "e2e"))
 
-from certs import TestCa, station_context
+from certs import TestCa, station_context, tls_node_settings
 
 from chargegrid.bootstrap import App, build
 from chargegrid.entrypoints import logs
-from chargegrid.entrypoints.settings import Settings
 
 PASSWORD = "benchmark-password-16"  # noqa: S105 - a benchmark station's, made up
 BOOT = {"chargePointVendor": "bench", "chargePointModel": "tls"}
@@ -103,18 +102,8 @@ async def main(stations: int, messages: int) -> None:
         server = ca.issue("server", "localhost", server=True)
         clients = {f"P3-{n:05}": ca.issue(f"c{n}", f"P3-{n:05}") for n in range(stations)}
         app = await build(
-            Settings(
-                host="127.0.0.1",
-                ocpp_port=0,
-                api_port=0,
-                tls_port=0,
-                db=f"sqlite:///{folder / 'bench.db'}",
-                unknown_stations="accept",
-                ping_interval=0,
-                message_log_days=0,
-                tls_cert=str(server.cert),
-                tls_key=str(server.key),
-                tls_client_ca=str(ca.pem),
+            tls_node_settings(
+                f"sqlite:///{folder / 'bench.db'}", server, ca.pem, message_log_days=0
             )
         )
         await app.start()

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from chargegrid.entrypoints.settings import Settings
+
 ORG = "Chargegrid Test CPO"
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -176,3 +178,21 @@ def write_key_and_chain(folder: Path, stem: str, key: PrivateKey, chain_pem: str
         )
     )
     return Issued(cert, key_path)
+
+
+def tls_node_settings(db: str, server: Issued, client_ca: Path, **more: Any) -> Settings:
+    """A loopback node's settings with its TLS port on: ports picked by the system, stations
+    accepted, no pings; ``more`` changes the rest."""
+    return Settings(
+        host="127.0.0.1",
+        ocpp_port=0,
+        api_port=0,
+        tls_port=0,
+        db=db,
+        unknown_stations="accept",
+        ping_interval=0,
+        tls_cert=str(server.cert),
+        tls_key=str(server.key),
+        tls_client_ca=str(client_ca),
+        **more,
+    )

@@ -18,7 +18,7 @@ import pytest
 import structlog
 import websockets
 from api_client import ADMIN_TOKEN, Api
-from certs import ORG, TestCa, csr_for, station_context, write_key_and_chain
+from certs import ORG, TestCa, csr_for, station_context, tls_node_settings, write_key_and_chain
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -30,7 +30,6 @@ from websockets.exceptions import InvalidStatus
 
 from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.bootstrap import App, build
-from chargegrid.entrypoints.settings import Settings
 from chargegrid.service.certificates import CertificateOptions
 
 
@@ -43,19 +42,12 @@ async def ca_node(
     LocalCa(ca_dir, ORG).root_pem()
     server = TestCa(tmp_path, "Server Root").issue("server", "localhost", server=True)
     app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            tls_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
+        tls_node_settings(
+            fresh_db_url("sqlite"),
+            server,
+            ca_dir / "ca.pem",
             call_timeout=5,
             admin_token=ADMIN_TOKEN,
-            tls_cert=str(server.cert),
-            tls_key=str(server.key),
-            tls_client_ca=str(ca_dir / "ca.pem"),
             station_organization=ORG,
             ca_dir=str(ca_dir),
         )

@@ -17,7 +17,7 @@ import pytest
 import structlog
 import websockets
 from api_client import ADMIN_TOKEN, Api
-from certs import ORG, Issued, TestCa, station_context
+from certs import ORG, Issued, TestCa, station_context, tls_node_settings
 from ocpp.routing import on
 from ocpp.v16 import call_result as result16
 from stations import SUBPROTOCOL, Driver, Station16, connect
@@ -26,7 +26,6 @@ from websockets.exceptions import InvalidStatus
 
 from chargegrid.adapters.transport.tls import TLS12_CIPHERS
 from chargegrid.bootstrap import App, build
-from chargegrid.entrypoints.settings import Settings
 
 PASSWORD = "a-tls-station-pw-16"
 
@@ -49,19 +48,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 async def tls_node(pki: Pki, fresh_db_url: Callable[[str], str]) -> AsyncIterator[App]:
     app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            tls_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
+        tls_node_settings(
+            fresh_db_url("sqlite"),
+            pki.server,
+            pki.ca.pem,
             call_timeout=5,
             admin_token=ADMIN_TOKEN,
-            tls_cert=str(pki.server.cert),
-            tls_key=str(pki.server.key),
-            tls_client_ca=str(pki.ca.pem),
             station_organization=ORG,
         )
     )
@@ -332,20 +324,7 @@ def test_the_tls_port_under_uvloop(pki: Pki, fresh_db_url: Callable[[str], str])
     uvloop = pytest.importorskip("uvloop", reason="uvloop is not built for this platform")
 
     async def scenario() -> None:
-        app = await build(
-            Settings(
-                host="127.0.0.1",
-                ocpp_port=0,
-                api_port=0,
-                tls_port=0,
-                db=fresh_db_url("sqlite"),
-                unknown_stations="accept",
-                ping_interval=0,
-                tls_cert=str(pki.server.cert),
-                tls_key=str(pki.server.key),
-                tls_client_ca=str(pki.ca.pem),
-            )
-        )
+        app = await build(tls_node_settings(fresh_db_url("sqlite"), pki.server, pki.ca.pem))
         await app.start()
         try:
             assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")

@@ -136,12 +136,12 @@ def _without_secrets(frame: bytes | str, action: str) -> bytes | str:
     """The CALL frame with the secrets of its payload blanked (:mod:`.domain.redaction`)."""
     try:
         parts = msgspec.json.decode(frame)
-        if isinstance(parts, list) and len(parts) == 4 and isinstance(parts[3], dict):
-            redacted = redact(action, parts[3])
-            if redacted is not parts[3]:
-                return msgspec.json.encode([*parts[:3], redacted])
     except msgspec.DecodeError:
-        pass
+        return frame  # not JSON: the station was not sent it as a CALL, so it carries no secret
+    if isinstance(parts, list) and len(parts) == 4 and isinstance(parts[3], dict):
+        redacted = redact(action, parts[3])
+        if redacted is not parts[3]:
+            return msgspec.json.encode([*parts[:3], redacted])
     return frame
 
 

@@ -166,7 +166,7 @@ class PlugAndCharge:
             return NO_CERTIFICATE
         except ocsp.OcspError as exc:
             log.warning("OCSP answer refused", url=data.responder_url, reason=str(exc))
-            return SIGNATURE_ERROR if "signature" in str(exc) else CHAIN_ERROR
+            return SIGNATURE_ERROR if isinstance(exc, ocsp.OcspSignatureError) else CHAIN_ERROR
         if answer.status is ocsp.CertStatus.REVOKED:
             return REVOKED
         if answer.status is ocsp.CertStatus.UNKNOWN:

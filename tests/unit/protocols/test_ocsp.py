@@ -68,3 +68,17 @@ def test_hash_data_that_cannot_make_a_request(pki: TestPki, field: str, value: s
 
     with pytest.raises(ocsp.OcspError):
         ocsp.request(replace(_data(pki), **{field: value}))
+
+
+def test_a_tampered_signature_is_a_signature_error(pki: TestPki) -> None:
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    data = _data(pki)
+    now = datetime.now(UTC)
+    der = OcspResponder(pki).respond(ocsp.request(data), now)
+    signature = x509_ocsp.load_der_ocsp_response(der).signature
+    flipped = signature[:-1] + bytes([signature[-1] ^ 1])
+    tampered = der.replace(signature, flipped)
+    assert tampered != der
+    with pytest.raises(ocsp.OcspSignatureError):
+        ocsp.read(tampered, data, [pki.certs["mo-sub2"]], now)

@@ -36,6 +36,10 @@ class OcspError(ValueError):
     """Unusable hash data, or an unreadable or unverifiable response; the message says which."""
 
 
+class OcspSignatureError(OcspError):
+    """The response's signature does not verify against a signer chargegrid may trust."""
+
+
 class CertStatus(enum.Enum):
     GOOD = "good"
     REVOKED = "revoked"
@@ -188,7 +192,9 @@ def _check_signature(
             continue
         if _verifies(signer, response):
             return
-    raise OcspError("the response's signature does not verify against the issuer or its responder")
+    raise OcspSignatureError(
+        "the response's signature does not verify against the issuer or its responder"
+    )
 
 
 def _names_responder(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
