@@ -13,7 +13,13 @@ from pathlib import Path
 import structlog
 from sqlalchemy import exc as sa_exc
 
-from chargegrid.adapters.pki.http import HttpOcsp, OpcpContractProvider, load_trust
+from chargegrid.adapters.pki.contract_provider import TestPkiContractProvider
+from chargegrid.adapters.pki.http import (
+    HttpOcsp,
+    OpcpContractProvider,
+    TrustFileError,
+    load_trust,
+)
 from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.adapters.storage.certificates import open_certificate_store
 from chargegrid.adapters.storage.message_log import open_message_log_store
@@ -38,7 +44,7 @@ from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
-from chargegrid.service.plug_and_charge import PlugAndCharge
+from chargegrid.service.plug_and_charge import ContractProvider, PlugAndCharge
 from chargegrid.service.ports import StorageError, Store
 from chargegrid.service.reservations import Reservations
 from chargegrid.service.security import SecurityProfiles
@@ -106,6 +112,19 @@ class App:
         log.info("stopped")
 
 
+def contract_provider(settings: Settings) -> ContractProvider | None:
+    """An OPCP pool at an http(s) URL; the built-in provider for a test PKI folder."""
+    where = settings.contract_provider
+    if not where:
+        return None
+    if where.startswith(("http://", "https://")):
+        return OpcpContractProvider(where, settings.contract_provider_token or None)
+    try:
+        return TestPkiContractProvider(Path(where))
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrustFileError(f"no test PKI for the contract provider in {where}: {exc}") from exc
+
+
 async def prepare_database(url: str) -> str:
     """Migrate the database to the current schema; return the async URL to open it with."""
     async_url = normalize_url(url)
@@ -143,11 +162,7 @@ def _wire(settings: Settings, store: Store) -> App:
         LocalCa(ca_folder(settings), organization),
         CertificateOptions(organization=organization),
     )
-    provider = (
-        OpcpContractProvider(settings.contract_provider, settings.contract_provider_token or None)
-        if settings.contract_provider
-        else None
-    )
+    provider = contract_provider(settings)
     pnc = PlugAndCharge(
         HttpOcsp(),
         load_trust(Path(settings.v2g_trust)) if settings.v2g_trust else [],

@@ -127,8 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--contract-provider",
-        help="base URL of the OPCP contract certificate pool for Get15118EVCertificate "
-        "(its token: CHARGEGRID_CONTRACT_PROVIDER_TOKEN)",
+        help="for Get15118EVCertificate: base URL of an OPCP contract certificate pool (its "
+        "token: CHARGEGRID_CONTRACT_PROVIDER_TOKEN), or the folder of a test PKI (chargegrid pki "
+        "init) for the built-in provider of tests and demos",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

@@ -139,7 +139,8 @@ async def in_a_task(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class TrustFileError(ValueError):
-    """The V2G trust file cannot be read; the message names it."""
+    """The V2G trust file, or the test PKI of the built-in contract provider, cannot be read;
+    the message names it."""
 
 
 def load_trust(path: Path) -> list[x509.Certificate]:

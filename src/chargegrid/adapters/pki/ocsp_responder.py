@@ -48,6 +48,13 @@ class OcspResponder:
         self._revocations_file.write_text(json.dumps(entries, indent=1))
         return serial
 
+    def _issued_by(self, issuer: str) -> set[int]:
+        return {
+            self.pki.certs[stem].serial_number
+            for stem, by in self.pki.issuers.items()
+            if by == issuer
+        }
+
     def respond(self, der: bytes, now: datetime | None = None) -> bytes:
         """The DER response to the DER request ``der``."""
         try:
@@ -59,13 +66,13 @@ class OcspResponder:
         if issuer is None:
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         now = now or datetime.now(UTC)
-        issued = {
-            self.pki.certs[stem].serial_number
-            for stem, by in self.pki.issuers.items()
-            if by == issuer
-        }
-        revoked = self.revoked()
         serial = request.serial_number
+        issued = self._issued_by(issuer)
+        if serial not in issued:
+            # issued since this responder read the folder (by the built-in contract provider)
+            self.pki = TestPki.load(self.pki.folder)
+            issued = self._issued_by(issuer)
+        revoked = self.revoked()
         revoked_at = revoked.get(serial)
         if serial not in issued:
             status = ocsp.OCSPCertStatus.UNKNOWN

@@ -107,10 +107,11 @@ class TestPki:
             name = self.issuers[name]
         return "".join(parts)
 
-    def contract(self, emaid: str) -> str:
-        """The file stem of the contract certificate of ``emaid``, issued if it is not yet."""
+    def contract(self, emaid: str, renew: bool = False) -> str:
+        """The file stem of the contract certificate of ``emaid``, issued if it is not yet (or
+        issued anew, with a new key, with ``renew``)."""
         stem = f"contract-{emaid}"
-        if stem not in self.certs:
+        if renew or stem not in self.certs:
             self._issue(_contract(emaid), datetime.now(UTC))
             self._write_index()
         return stem
