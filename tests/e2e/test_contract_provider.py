@@ -15,6 +15,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from api_client import ADMIN_TOKEN, Api
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
@@ -121,6 +122,8 @@ def _read_as_the_car(
         car_key,
     )
     assert key.public_key() == contract[0].public_key()
+    for cert, issuer in zip(contract, [*contract[1:], pki.certs["mo-root"]], strict=True):
+        cert.verify_directly_issued_by(issuer)
     return str(body.child("eMAID").value), contract, key
 
 
@@ -181,6 +184,71 @@ async def test_install_authorize_update(world: World) -> None:
         assert new_chain[0].serial_number != contract[0].serial_number
         assert new_key.private_numbers() != key.private_numbers()
 
+        # the old contract stays valid until it expires; its update cannot be replayed
+        authorized = await cp.call(
+            call201.Authorize(
+                id_token={"id_token": emaid, "type": "eMAID"}, certificate=_pem(contract)
+            )
+        )
+        assert authorized.certificate_status == "Accepted"
+        with capture_logs() as logs:
+            replayed = await _ev_certificate(cp, "Update", base64.b64encode(update).decode())
+        assert replayed.status == "Failed"
+        assert any("not the current contract" in line.get("reason", "") for line in logs)
+
+        # a revoked contract is not renewed
+        OcspResponder(TestPki.load(world.pki.folder)).revoke(f"contract-{emaid}")
+        revoked = v2.sign_request(
+            "update",
+            session_id=b"\x08",
+            certificate=new_chain[0],
+            key=new_key,
+            sub_certificates=tuple(new_chain[1:]),
+            emaid=emaid,
+            root_ids=_roots(world.pki),
+        )
+        with capture_logs() as logs:
+            answer = await _ev_certificate(cp, "Update", base64.b64encode(revoked).decode())
+        assert answer.status == "Failed"
+        assert any("is revoked" in line.get("reason", "") for line in logs)
+
+
+async def test_a_contract_cannot_issue_another(world: World) -> None:
+    """A car holds its contract key (the provider gave it): it signs a certificate for another
+    customer's eMAID as if its contract were a CA, and asks for that contract's renewal."""
+    victim = world.pki.contract("DECGRCVICTIM01")
+    mine = world.pki.contract("DECGRCATTACK1")
+    now = datetime.now(UTC)
+    forger = ec.generate_private_key(ec.SECP256R1())
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "DECGRCVICTIM01")]))
+        .issuer_name(world.pki.certs[mine].subject)
+        .public_key(forger.public_key())
+        .serial_number(world.pki.certs[victim].serial_number)
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(world.pki.keys[mine], hashes.SHA256())
+    )
+    request = v2.sign_request(
+        "update",
+        session_id=b"\x01",
+        certificate=forged,
+        key=forger,
+        sub_certificates=(world.pki.certs[mine],),
+        emaid="DECGRCVICTIM01",
+        root_ids=_roots(world.pki),
+    )
+    async with connect(world.app.server.port, "CS-CCP3", "2.0.1") as cp:
+        assert await Driver(cp, "2.0.1").boot() == "Accepted"
+        with capture_logs() as logs:
+            answer = await _ev_certificate(cp, "Update", base64.b64encode(request).decode())
+    assert answer.status == "Failed"
+    assert any(
+        "does not chain to the test PKI's mo-root" in line.get("reason", "") for line in logs
+    )
+    assert TestPki.load(world.pki.folder).certs[victim] == world.pki.certs[victim]
+
 
 async def test_requests_that_do_not_hold(world: World, tmp_path: Path) -> None:
     stranger = TestPki.create(tmp_path / "stranger")
@@ -189,7 +257,7 @@ async def test_requests_that_do_not_hold(world: World, tmp_path: Path) -> None:
         cases = {
             "exiRequest is not base64": ("Install", "not base64!", ISO2),
             "not a readable ISO 15118-2 message": ("Install", "gAA=", ISO2),
-            "does not chain to the test PKI's oem-root": ("Install", _install(stranger), ISO2),
+            "not issued by oem-sub2": ("Install", _install(stranger), ISO2),
             "action Update does not fit the car's install request": (
                 "Update",
                 _install(world.pki),

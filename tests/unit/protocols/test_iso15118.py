@@ -3,11 +3,14 @@ responses built, signed and their contract key recoverable by the car, and refus
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chargegrid.adapters.pki.v2g import TestPki
 from chargegrid.protocols import exi
@@ -133,6 +136,27 @@ def test_a_value_longer_than_its_type_allows(pki: TestPki) -> None:
             provisioning_subs=(),
             provisioning_key=pki.keys["cps"],
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_changed_request_raises_only_v2g_error(pki: TestPki, data: st.DataObject) -> None:
+    """Bytes of a valid signed request changed here and there: a V2gError or a request, never
+    anything else (certificates that cryptography cannot use included)."""
+    original = bytearray(_install(pki))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(original) - 1))
+        original[at] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(v2.V2gError):
+        v2.read_request(bytes(original))
+
+
+def test_a_response_must_sign_all_four_elements(pki: TestPki) -> None:
+    message = v2.read_response(_answer(pki, v2.read_request(_install(pki))))
+    chain = message.child("Body").children[0].child("ContractSignatureCertChain")
+    del chain.attrs["Id"]
+    with pytest.raises(v2.V2gError, match="does not cover ContractSignatureCertChain"):
+        v2.verify_response(message, pki.certs["cps"])
 
 
 def test_schemas_travel_with_the_package() -> None:

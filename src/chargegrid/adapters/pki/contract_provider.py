@@ -6,8 +6,10 @@ For a car's CertificateInstallationReq (OCPP 2.0.1 M01, action Install) it check
 signature and that the OEM provisioning certificate chains to the PKI's OEM root, then issues
 (the first time) a contract certificate under MO Sub-CA 2 for an eMAID derived from the
 provisioning certificate, so the same car always gets the same contract. For a
-CertificateUpdateReq (M02, action Update) the current contract must chain to the MO root and
-name the eMAID; a new contract key and certificate are issued. The answer is the
+CertificateUpdateReq (M02, action Update) the request must be signed with the contract the PKI
+holds for the eMAID now (not revoked, not one renewed already); a new contract key and
+certificate are issued, the old contract stays in the folder (and valid) until it expires. Only
+the PKI's own CAs count as issuers. The answer is the
 CertificateInstallationRes / CertificateUpdateRes the car expects: the contract chain, its key
 encrypted for the car, the eMAID, signed by the CPS leaf with the CPS sub-CAs as the
 provisioning chain. Contracts it issues are in the folder, so the PKI's OCSP responder answers
@@ -26,9 +28,10 @@ from pathlib import Path
 
 import structlog
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from chargegrid.adapters.pki.ocsp_responder import OcspResponder
 from chargegrid.adapters.pki.v2g import TestPki
 from chargegrid.protocols import iso15118 as v2
 from chargegrid.service.plug_and_charge import EvCertificateAnswer
@@ -37,6 +40,9 @@ log = structlog.get_logger(__name__)
 
 # eMAID (ISO 15118-2 Annex H): country, provider id, then "C" and 8 characters of instance.
 EMAID_PREFIX = "DECGRC"
+# The PKI's CAs that may issue, from the sub-CA right above the leaf up to the root.
+OEM_CAS = ("oem-sub2", "oem-sub1", "oem-root")
+MO_CAS = ("mo-sub2", "mo-sub1", "mo-root")
 
 
 class TestPkiContractProvider:
@@ -62,6 +68,9 @@ class TestPkiContractProvider:
         except (v2.V2gError, _Refused) as exc:
             log.warning("Get15118EVCertificate failed", action=action, reason=str(exc))
             return EvCertificateAnswer("Failed", "")
+        except Exception:  # a defect of ours: the station still gets its answer
+            log.exception("Get15118EVCertificate failed", action=action)
+            return EvCertificateAnswer("Failed", "")
         return EvCertificateAnswer("Accepted", base64.b64encode(exi).decode())
 
     async def close(self) -> None:
@@ -78,15 +87,12 @@ class TestPkiContractProvider:
             raise _Refused(f"action {action} does not fit the car's {request.kind} request")
         with self._lock:
             if request.kind == "install":
-                self._check_chain(request.certificate, (), "oem-root")
+                self._check_chain(request.certificate, OEM_CAS)
                 emaid = _emaid(request.certificate)
                 stem = self.pki.contract(emaid)
             else:
-                self._check_chain(request.certificate, request.sub_certificates, "mo-root")
                 emaid = str(request.emaid)
-                names = request.certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-                if not names or names[0].value != emaid:
-                    raise _Refused("the contract certificate does not name the eMAID")
+                self._check_current_contract(request.certificate, emaid)
                 stem = self.pki.contract(emaid, renew=True)
             pki = self.pki
             return v2.build_response(
@@ -100,27 +106,47 @@ class TestPkiContractProvider:
                 provisioning_key=pki.keys["cps"],
             )
 
-    def _check_chain(
-        self, leaf: x509.Certificate, given: tuple[x509.Certificate, ...], root: str
-    ) -> None:
-        """``leaf`` chains, through ``given`` or the PKI's own sub-CAs, to the PKI's ``root``."""
+    def _check_current_contract(self, contract: x509.Certificate, emaid: str) -> None:
+        """An update is signed with the contract this PKI holds for the eMAID now: not another
+        car's, not one it renewed already (a replayed request), not a revoked one."""
+        self._check_chain(contract, MO_CAS)
+        current = self.pki.certs.get(f"contract-{emaid}")
+        if current is None or current.serial_number != contract.serial_number:
+            raise _Refused(f"the certificate is not the current contract of {emaid}")
+        if contract.serial_number in OcspResponder(self.pki).revoked():
+            raise _Refused(f"the contract of {emaid} is revoked")
+
+    def _check_chain(self, leaf: x509.Certificate, cas: tuple[str, ...]) -> None:
+        """``leaf`` is valid now and issued, through the PKI's CAs ``cas`` (sub-CA below the
+        root first), by the root at their end; only those CAs count as issuers."""
         now = datetime.now(UTC)
-        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
-            raise _Refused("the car's certificate is not valid now")
-        candidates = [*given, *self.pki.certs.values()]
         cert = leaf
-        for _ in range(5):
-            issuer = next((c for c in candidates if c.subject == cert.issuer), None)
-            if issuer is None:
-                break
+        for name in cas:
+            issuer = self.pki.certs[name]
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                raise _Refused("a certificate of the chain is not valid now")
+            if cert.issuer != issuer.subject:
+                continue  # issued higher up (a chain with fewer sub-CAs)
+            if not _is_ca(issuer):
+                raise _Refused(f"{name} of the test PKI is not a CA")
             try:
                 cert.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, InvalidSignature):
-                break
-            if issuer == self.pki.certs[root]:
-                return
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
+                raise _Refused(f"the car's certificate is not issued by {name}") from exc
             cert = issuer
-        raise _Refused(f"the car's certificate does not chain to the test PKI's {root}")
+        if cert is not self.pki.certs[cas[-1]] or not (
+            cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+        ):
+            raise _Refused(f"the car's certificate does not chain to the test PKI's {cas[-1]}")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return basic.ca and usage.key_cert_sign
 
 
 class _Refused(Exception):

@@ -28,6 +28,7 @@ NEXT_UPDATE = timedelta(hours=1)
 class OcspResponder:
     def __init__(self, pki: TestPki) -> None:
         self.pki = pki
+        self._index_stamp: int | None = None
 
     @property
     def _revocations_file(self) -> Path:
@@ -47,6 +48,15 @@ class OcspResponder:
         entries[f"{serial:x}"] = (at or datetime.now(UTC)).isoformat()
         self._revocations_file.write_text(json.dumps(entries, indent=1))
         return serial
+
+    def _index_changed(self) -> bool:
+        try:
+            stamp = (self.pki.folder / "index.json").stat().st_mtime_ns
+        except OSError:
+            return False
+        changed = stamp != self._index_stamp
+        self._index_stamp = stamp
+        return changed
 
     def _issued_by(self, issuer: str) -> set[int]:
         return {
@@ -68,7 +78,7 @@ class OcspResponder:
         now = now or datetime.now(UTC)
         serial = request.serial_number
         issued = self._issued_by(issuer)
-        if serial not in issued:
+        if serial not in issued and self._index_changed():
             # issued since this responder read the folder (by the built-in contract provider)
             self.pki = TestPki.load(self.pki.folder)
             issued = self._issued_by(issuer)

@@ -23,6 +23,7 @@ Each certificate is written as ``NAME.pem`` with its key ``NAME.key`` (owner-onl
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,10 +112,23 @@ class TestPki:
         """The file stem of the contract certificate of ``emaid``, issued if it is not yet (or
         issued anew, with a new key, with ``renew``)."""
         stem = f"contract-{emaid}"
+        if renew and stem in self.certs:
+            self._archive(stem)
         if renew or stem not in self.certs:
             self._issue(_contract(emaid), datetime.now(UTC))
             self._write_index()
         return stem
+
+    def _archive(self, stem: str) -> None:
+        """Keep a renewed certificate, under ``stem@serial``: it stays valid (and known to the
+        OCSP responder) until it expires or is revoked."""
+        archived = f"{stem}@{self.certs[stem].serial_number:x}"
+        for suffix in (".pem", ".key"):
+            os.replace(self.folder / f"{stem}{suffix}", self.folder / f"{archived}{suffix}")
+        self.certs[archived] = self.certs.pop(stem)
+        self.keys[archived] = self.keys.pop(stem)
+        self.issuers[archived] = self.issuers.pop(stem)
+        self._write_index()
 
     # --- making it ------------------------------------------------------------------------
 
@@ -204,17 +218,26 @@ class TestPki:
         self.certs[spec.name], self.keys[spec.name] = cert, key
         if spec.issuer is not None:
             self.issuers[spec.name] = spec.issuer
-        (self.folder / f"{spec.name}.pem").write_bytes(
-            cert.public_bytes(serialization.Encoding.PEM)
+        _write_atomically(
+            self.folder / f"{spec.name}.pem", cert.public_bytes(serialization.Encoding.PEM)
         )
-        write_private_key(self.folder / f"{spec.name}.key", key)
+        staged = self.folder / f".{spec.name}.key.tmp"
+        write_private_key(staged, key)
+        os.replace(staged, self.folder / f"{spec.name}.key")
 
     def _write_index(self) -> None:
         index = {
             "ocsp_url": self.ocsp_url,
             "certificates": {stem: self.issuers.get(stem) for stem in self.certs},
         }
-        (self.folder / "index.json").write_text(json.dumps(index, indent=1))
+        _write_atomically(self.folder / "index.json", json.dumps(index, indent=1).encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers (the OCSP responder, another process) see the old file or the new, never half."""
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_bytes(data)
+    os.replace(staged, path)
 
 
 def _contract(emaid: str) -> Spec:

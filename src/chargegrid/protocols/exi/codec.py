@@ -146,7 +146,7 @@ class _Writer:
             self.value(str(node.value), STRING, qname)
             content = True
         for child in node.children:
-            index = next((i for i, (q, _) in enumerate(elements) if q[1] == child.name), None)
+            index = _find(elements, child)
             if index is None:
                 raise ExiError(f"{node.name}: no element {child.name} is declared")
             if content:
@@ -172,15 +172,15 @@ class _Writer:
                 if not isinstance(value, bool):
                     raise TypeError("not a boolean")
                 self.out.bits(int(value), 1)
-            elif kind == "nbit":
+            elif kind in ("nbit", "unsigned", "integer"):
                 number = _integer(value)
-                if not datatype.minimum <= number <= datatype.maximum:
-                    raise ValueError(f"{number} is out of range")
-                self.out.bits(number - datatype.minimum, datatype.bits)
-            elif kind == "unsigned":
-                self.out.unsigned(_integer(value))
-            elif kind == "integer":
-                self.out.integer(_integer(value))
+                _check_range(number, datatype)
+                if kind == "nbit":
+                    self.out.bits(number - (datatype.minimum or 0), datatype.bits)
+                elif kind == "unsigned":
+                    self.out.unsigned(number)
+                else:
+                    self.out.integer(number)
             elif kind == "enum":
                 self.out.bits(datatype.values.index(str(value)), datatype.bits)
             else:
@@ -195,6 +195,24 @@ class _Writer:
         as if valuePartitionCapacity were 0."""
         self.out.unsigned(len(text) + 2)
         self.out.characters(text)
+
+
+def _find(declared: list[tuple[QName, ElementGrammar]], node: Node) -> int | None:
+    """The index of ``node``'s element among ``declared``: by namespace and name when the node
+    has a namespace, else by name alone if only one namespace declares it."""
+    if node.ns:
+        return next((i for i, (q, _) in enumerate(declared) if q == (node.ns, node.name)), None)
+    found = [i for i, (q, _) in enumerate(declared) if q[1] == node.name]
+    if len(found) > 1:
+        raise ExiError(f"{node.name} is declared in several namespaces: give its namespace")
+    return found[0] if found else None
+
+
+def _check_range(number: int, datatype: Datatype) -> None:
+    if (datatype.minimum is not None and number < datatype.minimum) or (
+        datatype.maximum is not None and number > datatype.maximum
+    ):
+        raise ValueError(f"{number} is out of range")
 
 
 def _check_length(length: int, datatype: Datatype) -> None:
@@ -268,15 +286,16 @@ class _Reader:
             return self.input.raw(length)
         if kind == "boolean":
             return bool(self.input.bits(1))
-        if kind == "nbit":
-            number = datatype.minimum + self.input.bits(datatype.bits)
-            if number > datatype.maximum:
-                raise ExiError(f"{qname[1]}: {number} is out of range")
+        if kind in ("nbit", "unsigned", "integer"):
+            if kind == "nbit":
+                number = (datatype.minimum or 0) + self.input.bits(datatype.bits)
+            else:
+                number = self.input.unsigned() if kind == "unsigned" else self.input.integer()
+            try:
+                _check_range(number, datatype)
+            except ValueError as exc:
+                raise ExiError(f"{qname[1]}: {exc}") from exc
             return number
-        if kind == "unsigned":
-            return self.input.unsigned()
-        if kind == "integer":
-            return self.input.integer()
         if kind == "enum":
             index = self.input.bits(datatype.bits)
             if index >= len(datatype.values):
@@ -314,7 +333,7 @@ def encode(root: Node, grammars: Grammars) -> bytes:
     """An EXI document of one root element (EXI 8.5.1: the global elements, sorted by name)."""
     writer = _Writer(grammars)
     document = grammars.document
-    index = next((i for i, (q, _) in enumerate(document) if q[1] == root.name), None)
+    index = _find(document, root)
     if index is None:
         raise ExiError(f"{root.name} is not a global element of the schema")
     writer.out.bits(index, width(len(document) + 1))
@@ -328,7 +347,7 @@ def to_xml(root: Node, grammars: Grammars) -> str:
     parts: list[str] = []
     writer = _Writer(grammars, parts)
     document = grammars.document
-    index = next((i for i, (q, _) in enumerate(document) if q[1] == root.name), None)
+    index = _find(document, root)
     if index is None:
         raise ExiError(f"{root.name} is not a global element of the schema")
     writer.element(root, document[index][0], document[index][1], 0)
@@ -345,7 +364,7 @@ def encode_fragment(nodes: list[Node], grammars: Grammars) -> bytes:
     fragment = grammars.fragment
     bits = width(len(fragment) + 2)
     for node in nodes:
-        index = next((i for i, (q, _) in enumerate(fragment) if q[1] == node.name), None)
+        index = _find(fragment, node)
         if index is None:
             raise ExiError(f"{node.name} is not an element of the schema")
         writer.out.bits(index, bits)

@@ -52,8 +52,8 @@ class Datatype:
     enumerations."""
 
     kind: str
-    minimum: int = 0
-    maximum: int = 0
+    minimum: int | None = None
+    maximum: int | None = None
     bits: int = 0
     values: tuple[str, ...] = ()
     hex: bool = False  # hexBinary rather than base64Binary: only the lexical form differs
@@ -161,8 +161,8 @@ def datatype_of(xsd_type: Any) -> Datatype:
         if low is not None and high is not None and high - low < 4096:
             return Datatype("nbit", minimum=low, maximum=high, bits=width(high - low + 1))
         if low is not None and low >= 0:
-            return Datatype("unsigned")
-        return Datatype("integer")
+            return Datatype("unsigned", minimum=low, maximum=high)
+        return Datatype("integer", minimum=low, maximum=high)
     if builtin in _STRINGS:
         return Datatype("string", min_length=shortest, max_length=longest)
     raise ExiError(f"the type {xsd_type.name} is not supported")

@@ -24,12 +24,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.utils import CryptographyDeprecationWarning
 
 from chargegrid.protocols import exi
 from chargegrid.protocols.exi import Node
@@ -234,11 +236,23 @@ def read_response(data: bytes) -> Node:
         raise V2gError(f"not a readable ISO 15118-2 message: {exc}") from exc
 
 
+SIGNED_IN_RESPONSES = (
+    "ContractSignatureCertChain",
+    "ContractSignatureEncryptedPrivateKey",
+    "DHpublickey",
+    "eMAID",
+)
+
+
 def verify_response(message: Node, signer: x509.Certificate) -> Node:
     """The response element of ``message`` once its header signature verifies with ``signer``
-    (what the car checks against the provisioning certificate)."""
-    body = message.child("Body").children[0]
-    signed = [c for c in body.children if "Id" in c.attrs]
+    and covers the four elements a response signs (what the car checks against the
+    provisioning certificate)."""
+    try:
+        body = message.child("Body").children[0]
+        signed = [body.child(name) for name in SIGNED_IN_RESPONSES]
+    except (exi.ExiError, IndexError) as exc:
+        raise V2gError(f"not a certificate installation or update response: {exc}") from exc
     _verify(message.child("Header"), signed, signer)
     return body
 
@@ -254,12 +268,24 @@ def _encode(message: Node) -> bytes:
 
 
 def _certificate(der: object) -> x509.Certificate:
+    """A certificate whose key cryptography can use (anything else is refused here, not later)."""
     if not isinstance(der, bytes):
         raise V2gError("a certificate in the message is missing")
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise V2gError("a certificate in the message is not DER X.509") from exc
+        with warnings.catch_warnings():
+            # what cryptography only warns about (a serial number that is not positive, say)
+            # is refused here, as later releases will
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(der)
+            certificate.public_key()
+    except (
+        ValueError,
+        x509.InvalidVersion,
+        UnsupportedAlgorithm,
+        CryptographyDeprecationWarning,
+    ) as exc:
+        raise V2gError(f"a certificate in the message is not usable X.509: {exc}") from exc
+    return certificate
 
 
 def _chain(leaf: x509.Certificate, subs: tuple[x509.Certificate, ...]) -> list[Node]:
@@ -323,16 +349,26 @@ def _verify(header: Node, elements: list[Node], signer: x509.Certificate) -> Non
     if signature is None:
         raise V2gError("the message is not signed")
     signed_info = signature.child("SignedInfo")
-    references = {
-        str(r.attrs.get("URI", "")): bytes(r.child("DigestValue").value)
+    listed = [
+        (str(r.attrs.get("URI", "")), bytes(r.child("DigestValue").value))
         for r in signed_info.children
         if r.name == "Reference"
-    }
-    for element in elements:
-        ident = element.attrs.get("Id")
+    ]
+    references = dict(listed)
+    idents = [element.attrs.get("Id") for element in elements]
+    if (
+        len(references) != len(listed)
+        or len(listed) != len(elements)
+        or len(set(idents)) != len(idents)
+    ):
+        raise V2gError("the signature must list each signed element once, and nothing else")
+    for element, ident in zip(elements, idents, strict=True):
         if ident is None or references.get(f"#{ident}") != _digest(element):
             raise V2gError(f"the signature does not cover {element.name} as sent")
-    key = signer.public_key()
+    try:
+        key = signer.public_key()
+    except UnsupportedAlgorithm as exc:
+        raise V2gError(f"the signer's key is not usable: {exc}") from exc
     value = bytes(signature.child("SignatureValue").value)
     if not isinstance(key, ec.EllipticCurvePublicKey) or len(value) % 2:
         raise V2gError("the signer has no EC key, or the signature value is malformed")
