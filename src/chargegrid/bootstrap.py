@@ -24,6 +24,7 @@ from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.adapters.storage.certificates import open_certificate_store
 from chargegrid.adapters.storage.message_log import open_message_log_store
 from chargegrid.adapters.storage.migrate import normalize_url, upgrade
+from chargegrid.adapters.storage.sites import open_site_store
 from chargegrid.adapters.storage.store import SqlStore, open_store
 from chargegrid.adapters.storage.webhooks import open_webhook_store
 from chargegrid.adapters.transport.tls import TlsFiles, server_context
@@ -38,6 +39,7 @@ from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 from chargegrid.service import central
 from chargegrid.service.access import AccessControl
+from chargegrid.service.balancing import LoadBalancer
 from chargegrid.service.certificates import CertificateOptions, Certificates
 from chargegrid.service.commands import Commands
 from chargegrid.service.firmware import Firmware
@@ -48,6 +50,7 @@ from chargegrid.service.plug_and_charge import ContractProvider, PlugAndCharge
 from chargegrid.service.ports import StorageError, Store
 from chargegrid.service.reservations import Reservations
 from chargegrid.service.security import SecurityProfiles
+from chargegrid.service.sites import Sites
 from chargegrid.service.webhooks import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
@@ -76,6 +79,8 @@ class App:
     security_profiles: SecurityProfiles | None = None
     certificates: Certificates | None = None
     plug_and_charge: PlugAndCharge | None = None
+    sites: Sites | None = None
+    balancer: LoadBalancer | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -83,9 +88,13 @@ class App:
         the garbage collector."""
         try:
             await self.ocpp.load()
+            if self.sites is not None:
+                await self.sites.load()
             if self.webhooks is not None:
                 await self.webhooks.start()  # before stations connect: their events are sent
             await self.server.start()
+            if self.balancer is not None:
+                await self.balancer.start(self.central.events)
             if self.certificates is not None:
                 await self.certificates.start()
             if self.message_log is not None:
@@ -98,7 +107,11 @@ class App:
     async def stop(self) -> None:
         """Stop every part, in order; each part's stop is safe if it never started."""
         await self.api.stop()
+        if self.balancer is not None:
+            await self.balancer.stop()
         await self.server.stop()
+        if self.sites is not None:
+            await self.sites.store.close()
         if self.certificates is not None:
             await self.certificates.stop()  # closes its store
         if self.plug_and_charge is not None:
@@ -215,6 +228,8 @@ def _wire(settings: Settings, store: Store) -> App:
     live = LiveView(store, clock)  # the dashboard's overview, kept from the event bus
     live.attach(system.events)
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
+    sites = Sites(open_site_store(settings.db), clock)
+    balancer = LoadBalancer(sites, commands, store, server.connected, clock)
     api = ApiServer(
         create_api(
             ApiContext(
@@ -234,6 +249,8 @@ def _wire(settings: Settings, store: Store) -> App:
                 message_log=message_log,
                 webhooks=webhooks,
                 certificates=certificates,
+                sites=sites,
+                balancer=balancer,
             )
         ),
         settings.host,
@@ -254,4 +271,6 @@ def _wire(settings: Settings, store: Store) -> App:
         security_profiles=security_profiles,
         certificates=certificates,
         plug_and_charge=pnc,
+        sites=sites,
+        balancer=balancer,
     )

@@ -55,6 +55,9 @@ class Api:
         response = await self.request("POST", path, json=json, expect=expect, **kw)
         return _json(response)
 
+    async def put(self, path: str, json: Any, expect: int | None = 200) -> Any:
+        return _json(await self.request("PUT", path, json=json, expect=expect))
+
     async def patch(self, path: str, json: Any, expect: int | None = 200) -> Any:
         return _json(await self.request("PATCH", path, json=json, expect=expect))
 

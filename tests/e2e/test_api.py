@@ -1025,6 +1025,9 @@ PATH_VALUES = {
     "delivery_id": "x",
     "reservation_id": "1",
     "name": "fleet",
+    "site_id": "depot",
+    "circuit_id": "grid",
+    "evse_id": "1",
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/stations"): {"json": {"id": "CS-AUTH-NEW"}},
@@ -1037,6 +1040,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PATCH", "/api/v1/tokens/{value}"): {"json": {"owner": "Ada"}},
     ("POST", "/api/v1/api-tokens"): {"json": {"name": "new", "role": "viewer"}},
+    ("PUT", "/api/v1/sites/{site_id}"): {"json": {"circuits": [{"id": "grid"}]}},
 }
 
 
@@ -1169,7 +1173,7 @@ async def test_every_endpoint_needs_a_token_of_the_right_role(api: Api) -> None:
     protected = [(m, p) for m, p in operations if (m, p) not in public]
     assert ("GET", "/metrics") in protected and len(protected) >= 29
     writes = [(m, p) for m, p in protected if m != "GET"]
-    assert {m for m, _ in writes} == {"POST", "PATCH", "DELETE"}
+    assert {m for m, _ in writes} == {"POST", "PATCH", "PUT", "DELETE"}
     assert any(p.startswith(f"{API}/api-tokens") for _, p in protected)
 
     for method, path in protected:

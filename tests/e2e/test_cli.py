@@ -53,6 +53,39 @@ def test_station_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert any(line.startswith("CP-1") and "Rejected" in line for line in table)
 
 
+def test_site_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    document = {
+        "name": "Depot",
+        "policy": "priority",
+        "circuits": [{"id": "grid", "limit_a": 63}, {"id": "garage", "parent": "grid"}],
+        "evses": [{"station_id": "CP-1", "evse_id": 1, "circuit": "garage"}],
+    }
+    (tmp_path / "site.json").write_text(json.dumps(document))
+    assert run(db, "site", "put", "depot", str(tmp_path / "site.json")) == 0
+    assert "2 circuits, 1 EVSEs" in capsys.readouterr().out
+    assert run(db, "site", "evse", "depot", "CP-2", "1", "--circuit", "grid", "--wiring", "L2") == 0
+    capsys.readouterr()
+    assert run(db, "site", "show", "depot", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["policy"], [e["wiring"] for e in shown["evses"]]) == (
+        "priority",
+        ["L1L2L3", "L2"],
+    )
+    assert run(db, "site", "show", "depot") == 0
+    assert "CP-2/1" in capsys.readouterr().out
+    # the rules, and the site left as it was
+    assert run(db, "site", "evse", "depot", "CP-3", "1", "--circuit", "attic") == 1
+    assert "no circuit attic" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"circuits": []}')
+    assert run(db, "site", "put", "other", str(tmp_path / "bad.json")) == 2
+    assert "circuits" in capsys.readouterr().err
+    assert run(db, "site", "list") == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["depot", "Depot", "priority"]
+    assert run(db, "site", "delete", "depot") == 0
+    assert run(db, "site", "delete", "depot") == 1
+
+
 def test_a_database_that_cannot_be_opened_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

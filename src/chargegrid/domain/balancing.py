@@ -31,7 +31,6 @@ limits that fill up, not the number of cars.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,16 +39,9 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from chargegrid.domain.site import SITE_PHASES, Site, SiteError
+from chargegrid.domain.site import SITE_PHASES, Policy, Site, SiteError
 
 _EPS = 1e-7
-
-
-class Policy(enum.Enum):
-    EQUAL = "equal"
-    FIRST_COME = "first_come"
-    PRIORITY = "priority"
-    DEPARTURE = "departure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +62,25 @@ class Demand:
 
 @dataclass(frozen=True, slots=True)
 class CircuitLimit:
-    """A limit in force besides the circuit's own (from the grid operator, say); the lower wins."""
+    """A limit in force besides the circuit's own (from the grid operator, say); the lower wins.
+    ``limit_a`` holds on each phase, ``phase_a`` on one phase each (L1, L2, L3; None: no limit
+    of its own), ``limit_w`` on the phases together."""
 
     limit_a: float | None = None
     limit_w: float | None = None
+    phase_a: tuple[float | None, float | None, float | None] = (None, None, None)
+
+    def __and__(self, other: CircuitLimit) -> CircuitLimit:
+        """Both limits at once: the lower of each."""
+        return CircuitLimit(
+            _lowest(self.limit_a, other.limit_a),
+            _lowest(self.limit_w, other.limit_w),
+            (
+                _lowest(self.phase_a[0], other.phase_a[0]),
+                _lowest(self.phase_a[1], other.phase_a[1]),
+                _lowest(self.phase_a[2], other.phase_a[2]),
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +114,10 @@ class _Limits:
             more = extra.get(circuit.id, CircuitLimit())
             amps = _lowest(circuit.limit_a, more.limit_a)
             watts = _lowest(circuit.limit_w, more.limit_w)
-            if amps is not None:
-                for phase, name in enumerate(SITE_PHASES):
-                    self._add(circuit.id, phase, f"{circuit.id}/{name}", amps)
+            for phase, name in enumerate(SITE_PHASES):
+                cap = _lowest(amps, more.phase_a[phase])
+                if cap is not None:
+                    self._add(circuit.id, phase, f"{circuit.id}/{name}", cap)
             if watts is not None:
                 self._add(circuit.id, -1, f"{circuit.id}/W", watts)
         self.paths = site.paths()
@@ -157,15 +165,16 @@ def balance(
     site: Site,
     demands: Iterable[Demand],
     *,
-    policy: Policy = Policy.EQUAL,
+    policy: Policy | None = None,
     limits: Mapping[str, CircuitLimit] | None = None,
     offline: frozenset[str] = frozenset(),
     now: datetime | None = None,
     headroom_a: float = 2.0,
     step_a: float = 0.1,
 ) -> Plan:
-    """Currents for ``demands`` at ``site``; see the module's documentation. ``step_a`` 0 keeps
-    exact values."""
+    """Currents for ``demands`` at ``site``; see the module's documentation. ``policy`` is the
+    site's unless given; ``step_a`` 0 keeps exact values."""
+    policy = policy or site.policy
     slots = {e.key: e for e in site.evses}
     wanted: dict[str, Demand] = {}
     for demand in demands:

@@ -12,6 +12,7 @@ these records.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +20,15 @@ SITE_PHASES = ("L1", "L2", "L3")
 DEFAULT_VOLTAGE_V = 230.0
 DEFAULT_MIN_A = 6.0  # IEC 61851-1: the lowest current an AC car must accept
 _WIRING = re.compile(r"^(L[123])(L[123])?(L[123])?$")
+
+
+class Policy(enum.Enum):
+    """How a site shares what is left above the cars' minimums (see the balancer)."""
+
+    EQUAL = "equal"
+    FIRST_COME = "first_come"
+    PRIORITY = "priority"
+    DEPARTURE = "departure"
 
 
 class SiteError(ValueError):
@@ -89,6 +99,8 @@ class Site:
     circuits: tuple[Circuit, ...]
     evses: tuple[EvseSlot, ...] = ()
     voltage_v: float = DEFAULT_VOLTAGE_V  # phase to neutral
+    name: str = ""
+    policy: Policy = Policy.EQUAL
 
     def __post_init__(self) -> None:
         check(self)

@@ -72,7 +72,8 @@ def scenarios(
     extra = {}
     for circuit in circuits:
         if draw(st.integers(0, 3)) == 0:
-            extra[circuit.id] = CircuitLimit(draw(amps), draw(watts))
+            phases = (draw(amps), draw(amps), draw(amps)) if draw(st.booleans()) else (None,) * 3
+            extra[circuit.id] = CircuitLimit(draw(amps), draw(watts), phases)  # type: ignore[arg-type]
     return site, demands, offline, draw(st.sampled_from(list(Policy))), extra
 
 
@@ -92,8 +93,10 @@ def _limits(site: Site, extra: dict[str, CircuitLimit]) -> dict[str, float]:
         more = extra.get(c.id, CircuitLimit())
         amps = [x for x in (c.limit_a, more.limit_a) if x is not None]
         watts = [x for x in (c.limit_w, more.limit_w) if x is not None]
-        if amps:
-            out.update({f"{c.id}/{p}": min(amps) for p in SITE_PHASES})
+        for i, p in enumerate(SITE_PHASES):
+            caps = amps + [x for x in (more.phase_a[i],) if x is not None]
+            if caps:
+                out[f"{c.id}/{p}"] = min(caps)
         if watts:
             out[f"{c.id}/W"] = min(watts)
     return out

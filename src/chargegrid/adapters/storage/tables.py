@@ -431,3 +431,42 @@ certificates = Table(
     Index(None, "station_id", "use", "issued_at"),
     Index(None, "not_after"),
 )
+
+# Sites and their electrical trees (load balancing): a site's circuits and EVSEs are written
+# together with it and removed with it.
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("voltage_v", Float, nullable=False),
+    Column("policy", Text, nullable=False),  # equal, first_come, priority, departure
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+site_circuits = Table(
+    "site_circuits",
+    metadata,
+    Column("site_id", Text, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("id", Text, nullable=False),
+    Column("parent", Text, nullable=True),  # None: the grid connection
+    Column("limit_a", Float, nullable=True),
+    Column("limit_w", Float, nullable=True),
+    PrimaryKeyConstraint("site_id", "id"),
+)
+
+site_evses = Table(
+    "site_evses",
+    metadata,
+    Column("station_id", Text, nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("site_id", Text, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("circuit", Text, nullable=False),
+    Column("wiring", Text, nullable=False),  # L1L2L3, L2L3L1, ..., or one phase
+    Column("max_a", Float, nullable=False),
+    Column("min_a", Float, nullable=False),
+    Column("smart", Boolean, nullable=False),
+    Column("fallback_a", Float, nullable=False),
+    PrimaryKeyConstraint("station_id", "evse_id"),  # an EVSE is on one site
+    Index(None, "site_id"),
+)

@@ -51,6 +51,7 @@ from chargegrid.entrypoints.api import (
     reservations,
     schemas,
     security,
+    sites,
     stations,
     token_groups,
     tokens,
@@ -140,6 +141,17 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
         " out of range, or the payload fails the version's schema (extra.errors)",
         **SENT,
     },
+    sites.put_site: {
+        409: "An EVSE of the site is on another site",
+        422: "The site breaks a rule (the message says which)",
+    },
+    sites.put_circuit: {422: "The site would break a rule (the message says which)"},
+    sites.delete_circuit: {422: "Circuits or EVSEs are still on the circuit"},
+    sites.put_evse: {
+        409: "The EVSE is on another site",
+        422: "The site would break a rule (the message says which)",
+    },
+    sites.put_limits: {422: "A circuit the site does not have"},
     tokens.create_token: {
         409: "An id token with this value exists",
         422: "A MacAddress token whose value is no MAC address",
@@ -237,6 +249,7 @@ def _strict_bodies(document: OpenAPI) -> None:
         **vars(reservations),
         **vars(security),
         **vars(firmware),
+        **vars(sites),
     }  # the modules with request structs
     for name, struct in declared.items():
         if (
@@ -308,6 +321,7 @@ def create_api(ctx: Ctx) -> Litestar:
                 route_handlers=_documented(reservations.handlers),
                 tags=["reservations"],
             ),
+            Router("/sites", route_handlers=_documented(sites.handlers), tags=["load balancing"]),
             Router("/", route_handlers=_documented(overview.handlers), tags=["dashboard"]),
             Router(
                 "/",

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from prometheus_client import CollectorRegistry
 
 from chargegrid.service.access import AccessControl
+from chargegrid.service.balancing import LoadBalancer
 from chargegrid.service.central import CentralSystem
 from chargegrid.service.certificates import Certificates
 from chargegrid.service.commands import Commands
@@ -19,6 +20,7 @@ from chargegrid.service.ocpp.service import OcppService
 from chargegrid.service.ports import Store
 from chargegrid.service.reservations import Reservations
 from chargegrid.service.security import SecurityProfiles
+from chargegrid.service.sites import Sites
 from chargegrid.service.webhooks import WebhookDispatcher
 
 
@@ -50,6 +52,8 @@ class ApiContext:
     live: LiveView | None = None  # what GET /api/v1/overview shows
     webhooks: WebhookDispatcher | None = None  # None: no webhooks on this node
     certificates: Certificates | None = None  # None: no CA on this node
+    sites: Sites | None = None
+    balancer: LoadBalancer | None = None
 
 
 #: How a route handler asks for the context (Litestar injects it by name).

@@ -1,0 +1,125 @@
+"""The :class:`~chargegrid.service.sites.SiteStore` on SQLite or PostgreSQL: a
+:class:`~.side.SideStore`, as sites change when an operator edits them. A site is written whole,
+with its circuits and EVSEs, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy import exc as sa_exc
+
+from chargegrid.adapters.storage import tables
+from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.adapters.storage.side import SideStore, engines
+from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+
+_S = tables.sites
+_C = tables.site_circuits
+_E = tables.site_evses
+
+
+def open_site_store(url: str) -> SqlSiteStore:
+    return SqlSiteStore(*engines(url))
+
+
+class SqlSiteStore(SideStore):
+    what = "site store"
+
+    async def all(self) -> list[Site]:
+        circuits: dict[str, list[Circuit]] = {}
+        for row in await self._read(select(_C).order_by(_C.c.site_id, _C.c.id)):
+            circuits.setdefault(row.site_id, []).append(
+                Circuit(row.id, row.parent, row.limit_a, row.limit_w)
+            )
+        evses: dict[str, list[EvseSlot]] = {}
+        for row in await self._read(select(_E).order_by(_E.c.station_id, _E.c.evse_id)):
+            evses.setdefault(row.site_id, []).append(_to_slot(row))
+        return [
+            Site(
+                row.id,
+                tuple(circuits.get(row.id, ())),
+                tuple(evses.get(row.id, ())),
+                row.voltage_v,
+                row.name,
+                Policy(row.policy),
+            )
+            for row in await self._read(select(_S).order_by(_S.c.id))
+        ]
+
+    async def save(self, site: Site, at: datetime) -> None:
+        async def write() -> None:
+            async with self._writer.begin() as conn:
+                await conn.execute(delete(_E).where(_E.c.site_id == site.id))
+                await conn.execute(delete(_C).where(_C.c.site_id == site.id))
+                await conn.execute(delete(_S).where(_S.c.id == site.id))
+                await conn.execute(
+                    insert(_S).values(
+                        id=site.id,
+                        name=site.name,
+                        voltage_v=site.voltage_v,
+                        policy=site.policy.value,
+                        updated_at=at,
+                    )
+                )
+                await conn.execute(
+                    insert(_C),
+                    [
+                        {
+                            "site_id": site.id,
+                            "id": c.id,
+                            "parent": c.parent,
+                            "limit_a": c.limit_a,
+                            "limit_w": c.limit_w,
+                        }
+                        for c in site.circuits
+                    ],
+                )
+                if site.evses:
+                    await conn.execute(insert(_E), [_slot_row(site.id, e) for e in site.evses])
+
+        try:
+            await self._whole(write())
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"{self.what} write failed: {exc}") from exc
+
+    async def stamp(self) -> tuple[int, datetime | None]:
+        """How many sites there are and when the last was written: what changes when another
+        process (the CLI, another node) edits them."""
+        [row] = await self._read(select(func.count(), func.max(_S.c.updated_at)))
+        latest = row[1]
+        if isinstance(latest, str):  # SQLite returns the text of an aggregate
+            latest = datetime.fromisoformat(latest)
+        return int(row[0]), latest
+
+    async def delete(self, site_id: str) -> bool:
+        result = await self._write(delete(_S).where(_S.c.id == site_id))
+        return bool(result.rowcount)
+
+
+def _slot_row(site_id: str, slot: EvseSlot) -> dict[str, Any]:
+    return {
+        "station_id": slot.station_id,
+        "evse_id": slot.evse_id,
+        "site_id": site_id,
+        "circuit": slot.circuit,
+        "wiring": str(slot.wiring),
+        "max_a": slot.max_a,
+        "min_a": slot.min_a,
+        "smart": slot.smart,
+        "fallback_a": slot.fallback_a,
+    }
+
+
+def _to_slot(row: Any) -> EvseSlot:
+    return EvseSlot(
+        row.station_id,
+        row.evse_id,
+        row.circuit,
+        Wiring.parse(row.wiring),
+        row.max_a,
+        row.min_a,
+        row.smart,
+        row.fallback_a,
+    )

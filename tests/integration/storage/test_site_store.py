@@ -1,0 +1,75 @@
+"""The site store on SQLite and PostgreSQL: a site written whole comes back the same, a second
+write replaces it (circuits and EVSEs it no longer has go), deleting it takes its circuits and
+EVSEs, and an EVSE cannot be on two sites (the primary key, whatever the service checks)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from chargegrid.adapters.storage.errors import StorageError
+from chargegrid.adapters.storage.sites import SqlSiteStore, open_site_store
+from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+
+AT = datetime(2026, 12, 2, 12, tzinfo=UTC)
+DEPOT = Site(
+    "depot",
+    (
+        Circuit("grid", None, 250.0, 150_000.0),
+        Circuit("garage", "grid", 63.0),
+        Circuit("yard", "grid"),
+    ),
+    (
+        EvseSlot("CS-1", 1, "garage", Wiring.parse("L2L3L1"), 32.0, 6.0, True, 8.0),
+        EvseSlot("CS-1", 2, "garage", Wiring.parse("L3"), 16.0, 0.0, False, 10.0),
+        EvseSlot("CS-2", 1, "yard"),
+    ),
+    400 / 3**0.5,
+    "Depot",
+    Policy.PRIORITY,
+)
+
+
+@pytest.fixture
+async def store(sql_url: str) -> AsyncIterator[SqlSiteStore]:
+    opened = open_site_store(sql_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def _normal(site: Site) -> Site:
+    """The same site with its circuits and EVSEs in the store's order."""
+    return Site(
+        site.id,
+        tuple(sorted(site.circuits, key=lambda c: c.id)),
+        tuple(sorted(site.evses, key=lambda e: (e.station_id, e.evse_id))),
+        site.voltage_v,
+        site.name,
+        site.policy,
+    )
+
+
+async def test_round_trip_replace_delete(store: SqlSiteStore) -> None:
+    await store.save(DEPOT, AT)
+    assert await store.all() == [_normal(DEPOT)]
+    smaller = Site("depot", (Circuit("grid", None, 100.0),), (EvseSlot("CS-9", 1, "grid"),))
+    await store.save(smaller, AT)
+    assert await store.all() == [smaller]
+    other = Site("other", (Circuit("main", None, 40.0),))
+    await store.save(other, AT)
+    assert [s.id for s in await store.all()] == ["depot", "other"]
+    assert await store.delete("depot")
+    assert not await store.delete("depot")
+    assert await store.all() == [other]
+
+
+async def test_an_evse_on_one_site_only(store: SqlSiteStore) -> None:
+    await store.save(DEPOT, AT)
+    thief = Site("thief", (Circuit("main", None),), (EvseSlot("CS-2", 1, "main"),))
+    with pytest.raises(StorageError):
+        await store.save(thief, AT)
+    assert [s.id for s in await store.all()] == ["depot"]  # nothing of it was written
