@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import exc as sa_exc
 
+from chargegrid.adapters.oscp import HttpTransport
 from chargegrid.adapters.pki.contract_provider import TestPkiContractProvider
 from chargegrid.adapters.pki.http import (
     HttpOcsp,
@@ -24,6 +25,7 @@ from chargegrid.adapters.pki.local_ca import LocalCa
 from chargegrid.adapters.storage.certificates import open_certificate_store
 from chargegrid.adapters.storage.message_log import open_message_log_store
 from chargegrid.adapters.storage.migrate import normalize_url, upgrade
+from chargegrid.adapters.storage.oscp import open_peer_store
 from chargegrid.adapters.storage.sites import open_site_store
 from chargegrid.adapters.storage.store import SqlStore, open_store
 from chargegrid.adapters.storage.webhooks import open_webhook_store
@@ -46,6 +48,7 @@ from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
+from chargegrid.service.oscp import FlexibilityProvider
 from chargegrid.service.plug_and_charge import ContractProvider, PlugAndCharge
 from chargegrid.service.ports import StorageError, Store
 from chargegrid.service.reservations import Reservations
@@ -81,6 +84,7 @@ class App:
     plug_and_charge: PlugAndCharge | None = None
     sites: Sites | None = None
     balancer: LoadBalancer | None = None
+    oscp: FlexibilityProvider | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -100,12 +104,20 @@ class App:
             if self.message_log is not None:
                 await self.message_log.start()  # frames tapped before this just wait
             await self.api.start()
+            if self.oscp is not None:
+                if not self.settings.oscp_url:
+                    host = self.settings.host
+                    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+                    self.oscp.own_url = f"http://{host}:{self.api.port}/oscp/fp/2.0"
+                await self.oscp.start(self.central.events)
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop every part, in order; each part's stop is safe if it never started."""
+        if self.oscp is not None:
+            await self.oscp.stop()
         await self.api.stop()
         if self.balancer is not None:
             await self.balancer.stop()
@@ -230,6 +242,15 @@ def _wire(settings: Settings, store: Store) -> App:
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
     sites = Sites(open_site_store(settings.db), clock)
     balancer = LoadBalancer(sites, commands, store, server.connected, clock)
+    flexibility = FlexibilityProvider(
+        open_peer_store(settings.db),
+        balancer,
+        sites,
+        HttpTransport(),
+        clock,
+        settings.oscp_url,
+        measurement_interval_s=settings.oscp_measurement_interval,
+    )
     api = ApiServer(
         create_api(
             ApiContext(
@@ -251,6 +272,7 @@ def _wire(settings: Settings, store: Store) -> App:
                 certificates=certificates,
                 sites=sites,
                 balancer=balancer,
+                oscp=flexibility,
             )
         ),
         settings.host,
@@ -273,4 +295,5 @@ def _wire(settings: Settings, store: Store) -> App:
         plug_and_charge=pnc,
         sites=sites,
         balancer=balancer,
+        oscp=flexibility,
     )

@@ -219,7 +219,7 @@ async def test_sites_refused(world: tuple[App, Api]) -> None:
         in (await api.put("/sites/depot/evses/LB-X/1", {"circuit": "nowhere"}, 422))["detail"]
     )
     await api.put("/sites/depot/limits", {"circuits": {"attic": {"limit_a": 1}}}, 422)
-    await api.put("/sites/depot/circuits/grid", {"limit_a": -1}, 400)
+    await api.put("/sites/depot/circuits/grid", {"limit_a": -1}, 422)
     await api.delete("/sites/depot/circuits/grid", 422)  # EVSEs on it
     await api.get("/sites/nowhere", 404)
     await api.get("/sites/nowhere/plan", 404)

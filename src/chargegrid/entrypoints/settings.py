@@ -47,6 +47,10 @@ class Settings:
     v2g_trust: str = ""
     contract_provider: str = ""
     contract_provider_token: str = field(default="", repr=False)
+    # OSCP 2.0 (chargegrid as Flexibility Provider): the base URL Capacity Providers reach it at
+    # (default: http://HOST:API_PORT/oscp/fp/2.0) and how often it reports measurements
+    oscp_url: str = ""
+    oscp_measurement_interval: float = 900.0
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -130,6 +134,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="for Get15118EVCertificate: base URL of an OPCP contract certificate pool (its "
         "token: CHARGEGRID_CONTRACT_PROVIDER_TOKEN), or the folder of a test PKI (chargegrid pki "
         "init) for the built-in provider of tests and demos",
+    )
+    parser.add_argument(
+        "--oscp-url",
+        help="the OSCP 2.0 base URL Capacity Providers reach chargegrid at "
+        "(default http://HOST:API_PORT/oscp/fp/2.0)",
+    )
+    parser.add_argument(
+        "--oscp-measurement-interval",
+        type=float,
+        help="seconds between OSCP UpdateGroupMeasurements (default 900)",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

@@ -470,3 +470,18 @@ site_evses = Table(
     PrimaryKeyConstraint("station_id", "evse_id"),  # an EVSE is on one site
     Index(None, "site_id"),
 )
+
+# OSCP 2.0 Capacity Providers chargegrid is the Flexibility Provider of. The token chargegrid
+# presents to the peer is kept as given (it must be sent); the one the peer presents, hashed.
+oscp_peers = Table(
+    "oscp_peers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("base_url", Text, nullable=False),
+    Column("token_out", Text, nullable=False),
+    Column("token_in_sha256", Text, nullable=False, unique=True),
+    Column("groups", JsonText, nullable=False),  # group id -> "site" or "site/circuit"
+    Column("state", Text, nullable=False),
+    Column("heartbeat_interval_s", Float, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -47,6 +47,7 @@ from chargegrid.entrypoints.api import (
     firmware,
     message_log,
     metrics,
+    oscp,
     overview,
     reservations,
     schemas,
@@ -152,6 +153,10 @@ ROUTE_ERRORS: dict[HTTPRouteHandler, dict[int, str]] = {
         422: "The site would break a rule (the message says which)",
     },
     sites.put_limits: {422: "A circuit the site does not have"},
+    oscp.add_peer: {
+        409: "A peer with this id exists",
+        422: "A group names a site or circuit that does not exist",
+    },
     tokens.create_token: {
         409: "An id token with this value exists",
         422: "A MacAddress token whose value is no MAC address",
@@ -250,6 +255,7 @@ def _strict_bodies(document: OpenAPI) -> None:
         **vars(security),
         **vars(firmware),
         **vars(sites),
+        **vars(oscp),
     }  # the modules with request structs
     for name, struct in declared.items():
         if (
@@ -322,6 +328,7 @@ def create_api(ctx: Ctx) -> Litestar:
                 tags=["reservations"],
             ),
             Router("/sites", route_handlers=_documented(sites.handlers), tags=["load balancing"]),
+            Router("/oscp", route_handlers=_documented(oscp.handlers), tags=["load balancing"]),
             Router("/", route_handlers=_documented(overview.handlers), tags=["dashboard"]),
             Router(
                 "/",
@@ -370,6 +377,7 @@ def create_api(ctx: Ctx) -> Litestar:
                 include_in_schema=False,
             ),
             *dashboard_routes(),  # the operator dashboard at / (public page, data by token)
+            oscp.receive,  # OSCP 2.0: its own token scheme, not the REST API's
         ],
         state=State({"ctx": ctx}),
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
@@ -382,6 +390,7 @@ def create_api(ctx: Ctx) -> Litestar:
                     f"^{STATIC}/",
                     "^/$",
                     f"^{DASHBOARD_ASSETS}/",
+                    "^/oscp/",
                 ],
                 exclude_from_auth_key=PUBLIC,
             )

@@ -17,6 +17,7 @@ from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import MessageLog
 from chargegrid.service.ocpp.service import OcppService
+from chargegrid.service.oscp import FlexibilityProvider
 from chargegrid.service.ports import Store
 from chargegrid.service.reservations import Reservations
 from chargegrid.service.security import SecurityProfiles
@@ -54,6 +55,7 @@ class ApiContext:
     certificates: Certificates | None = None  # None: no CA on this node
     sites: Sites | None = None
     balancer: LoadBalancer | None = None
+    oscp: FlexibilityProvider | None = None
 
 
 #: How a route handler asks for the context (Litestar injects it by name).
