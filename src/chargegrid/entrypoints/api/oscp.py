@@ -66,7 +66,7 @@ async def list_peers(ctx: Ctx) -> list[PeerOut]:
 @post("/peers", summary="Add a Capacity Provider and register at it", opt=ADMIN, status_code=201)
 async def add_peer(ctx: Ctx, data: JSONBody[PeerIn]) -> PeerOut:
     if not data.groups or any(not k or "\x00" in k + v for k, v in data.groups.items()):
-        raise ClientException("groups: at least one group id, each naming a site", 422)
+        raise ClientException("groups: at least one group id, each naming a site", status_code=422)
     try:
         peer = await _fp(ctx).add_peer(data.id, data.base_url, data.token, data.groups)
     except PeerError as exc:

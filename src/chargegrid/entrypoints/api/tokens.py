@@ -7,11 +7,11 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import delete, get, patch, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar import Request, delete, get, patch, post
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, QueryParameter, RawBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -76,8 +76,20 @@ async def list_tokens(
     return paging.page(found, more, q, lambda t: t.value, TokenOut.of)
 
 
+async def _times_as_text(request: Request[Any, Any, Any]) -> None:
+    """400 for an ``expires_at`` that is not RFC 3339 text: Litestar's lenient conversion would
+    read a number as seconds since 1970, which the document does not allow."""
+    body = msgspec.json.decode(await request.body())
+    expires = body.get("expires_at") if isinstance(body, dict) else None
+    if expires is not None and not isinstance(expires, str):
+        raise ValidationException("expires_at: expected an RFC 3339 date-time text")
+
+
 @post("/", summary="Create an id token", opt=OPERATOR, status_code=HTTP_201_CREATED)
-async def create_token(ctx: Ctx, data: JSONBody[TokenIn]) -> TokenOut:
+async def create_token(
+    ctx: Ctx, data: JSONBody[TokenIn], request: Request[Any, Any, Any]
+) -> TokenOut:
+    await _times_as_text(request)
     try:
         token = data.to_domain()
     except MacAddressError as exc:
@@ -94,7 +106,10 @@ async def get_token(ctx: Ctx, value: FromPath[str]) -> TokenOut:
 
 
 @patch("/{value:str}", summary="Change an id token", opt=OPERATOR)
-async def update_token(ctx: Ctx, value: FromPath[str], data: JSONBody[TokenPatch]) -> TokenOut:
+async def update_token(
+    ctx: Ctx, value: FromPath[str], data: JSONBody[TokenPatch], request: Request[Any, Any, Any]
+) -> TokenOut:
+    await _times_as_text(request)
     token = await _token(ctx, value)
     changes = {
         name: getattr(data, name)
