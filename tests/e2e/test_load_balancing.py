@@ -10,6 +10,7 @@ told sum to at most the limit in force.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,6 +160,7 @@ async def test_only_changes_are_sent(world: tuple[App, Api]) -> None:
         for wh in (2000, 3000, 4000):  # the same draw each time: nothing to change
             await driver.meter(tx, wh)
         await api.put("/sites/depot/circuits/grid", {"limit_a": 32})  # an edit, the same limit
+        await asyncio.sleep(0.6)  # past the 0.2 s the balancer gathers triggers for, and its run
         plan = await api.get("/sites/depot/plan")
         assert plan["allocations"][0]["current_a"] == 20.0
         assert len(_profiles(a, "TxProfile")) == 1

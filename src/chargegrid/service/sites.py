@@ -37,7 +37,7 @@ class SiteConflict(Exception):
 
 
 class SiteNotFound(LookupError):
-    pass
+    """No site with that id (HTTP 404)."""
 
 
 class Sites:

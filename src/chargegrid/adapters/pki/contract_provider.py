@@ -150,7 +150,8 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 class _Refused(Exception):
-    pass
+    """A request the provider will not answer; the message says why (logged, answered
+    Failed)."""
 
 
 def _emaid(provisioning: x509.Certificate) -> str:
