@@ -271,7 +271,7 @@ def _share(
     cars: Sequence[_Car], load: list[float], cap: list[float], policy: Policy
 ) -> list[float]:
     """Each car's current once the capacity above the admitted minimums is shared."""
-    current = np.array([c.low if c.active else 0.0 for c in cars])
+    current = np.array([c.low if c.active else 0.0 for c in cars], dtype=np.float64)
     if not cars:
         return []
     if policy is Policy.FIRST_COME:
@@ -289,10 +289,12 @@ def _share(
     con = np.array([k for c in cars for k, _ in c.terms], dtype=np.int64)
     who = np.array([i for i, c in enumerate(cars) for _ in c.terms], dtype=np.int64)
     coefs = np.array([x for c in cars for _, x in c.terms], dtype=np.float64)
-    low = np.array([c.low for c in cars])
-    high = np.array([c.high for c in cars])
+    low = np.array([c.low for c in cars], dtype=np.float64)
+    high = np.array([c.high for c in cars], dtype=np.float64)
     active = np.array([c.active for c in cars])
-    weight = np.array([c.weight if policy is Policy.DEPARTURE else 1.0 for c in cars])
+    weight = np.array(
+        [c.weight if policy is Policy.DEPARTURE else 1.0 for c in cars], dtype=np.float64
+    )
     limit = np.array(cap, dtype=np.float64)
     used = np.array(load, dtype=np.float64)
     groups = sorted({c.group for c in cars}) if policy is Policy.PRIORITY else [0]

@@ -113,6 +113,10 @@ class Site:
         """``circuit`` and its ancestors up to the grid connection."""
         return self.paths()[circuit]
 
+    def under(self, circuit: str) -> frozenset[str]:
+        """``circuit`` and every circuit below it."""
+        return frozenset(c for c, path in self.paths().items() if circuit in path)
+
     def paths(self) -> dict[str, tuple[str, ...]]:
         """:meth:`path` of every circuit, each built on its parent's."""
         parents = {c.id: c.parent for c in self.circuits}

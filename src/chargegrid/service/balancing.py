@@ -66,6 +66,22 @@ class LimitBlock:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PriceBlock:
+    """An energy price from ``start`` (None: already) to ``end`` (None: until changed), from a
+    grid operator's price signal or a tariff: what the cost-aware policy plans against."""
+
+    price_per_kwh: float
+    currency: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def covers(self, moment: datetime) -> bool:
+        return (self.start is None or self.start <= moment) and (
+            self.end is None or moment < self.end
+        )
+
+
 @dataclass(slots=True)
 class _Session:
     transaction_id: int
@@ -98,11 +114,13 @@ class LoadBalancer:
         self._offered: dict[str, float] = {}  # EVSE key -> current now a station accepted
         self._offered_periods: dict[str, list[tuple[int, float]]] = {}  # ... its schedule
         self._blocks: dict[str, dict[str, list[LimitBlock]]] = {}  # site -> source ->
+        self._prices: dict[str, dict[str, list[PriceBlock]]] = {}  # site -> source ->
         self._wakers: dict[str, asyncio.TimerHandle] = {}
         self._pending: set[str] = set()
         self._flush: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_listening: Callable[[], None] | None = None
+        self._plan_listeners: list[Callable[[str, Plan], None]] = []
 
     async def start(self, bus: EventBus) -> None:
         for site in self.sites.all():
@@ -127,6 +145,11 @@ class LoadBalancer:
         await asyncio.gather(
             *(t for t in [self._flush, *self._tasks] if t is not None), return_exceptions=True
         )
+
+    def on_plan(self, listener: Callable[[str, Plan], None]) -> None:
+        """Call ``listener(site_id, plan)`` after each run (the OSCP and OpenADR peers learn
+        from it whether the site keeps within what the grid operator allows)."""
+        self._plan_listeners.append(listener)
 
     # --- limits over time ----------------------------------------------------------------
 
@@ -153,6 +176,39 @@ class LoadBalancer:
         self.sites.get(site_id)
         self._blocks.setdefault(site_id, {})[source] = list(blocks)
         self.schedule(site_id)
+
+    def set_prices(self, site_id: str, source: str, blocks: Sequence[PriceBlock]) -> None:
+        """Energy prices over time from ``source`` (a price signal, a tariff), replacing what
+        that source set before. Where sources overlap, the latest set wins."""
+        self.sites.get(site_id)
+        prices = self._prices.setdefault(site_id, {})
+        prices.pop(source, None)
+        prices[source] = list(blocks)
+        self.schedule(site_id)
+
+    def price(self, site_id: str, at: datetime | None = None) -> PriceBlock | None:
+        """The energy price in force at ``at`` (now), if any source set one."""
+        moment = at or self.clock.now()
+        found = None
+        for blocks in self._prices.get(site_id, {}).values():
+            for block in blocks:
+                if block.covers(moment):
+                    found = block
+        return found
+
+    def site_power_w(self, site_id: str, circuit: str | None = None) -> float:
+        """What the cars of the site (under ``circuit``, if given) draw now, from their meter
+        values: the telemetry a grid operator is told."""
+        site = self.sites.get(site_id)
+        under = None if circuit is None else site.under(circuit)
+        total = 0.0
+        for slot in site.evses:
+            if under is not None and slot.circuit not in under:
+                continue
+            session = self._sessions.get(slot.key)
+            if session is not None and session.power_w is not None:
+                total += session.power_w
+        return total
 
     def _intervals(
         self, site_id: str, now: datetime
@@ -223,6 +279,11 @@ class LoadBalancer:
         await asyncio.gather(*sends)
         if plan.overloaded:
             log.warning("site over its limits", site=site_id, limits=list(plan.overloaded))
+        for listener in self._plan_listeners:
+            try:
+                listener(site_id, plan)
+            except Exception:
+                log.exception("a plan listener failed", site=site_id)
         self._wake_at(site_id, [start for start, _ in plans[1:]])
         return plan
 
