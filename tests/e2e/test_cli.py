@@ -74,6 +74,19 @@ def test_site_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     )
     assert run(db, "site", "show", "depot") == 0
     assert "CP-2/1" in capsys.readouterr().out
+    # what show --json prints is a document put takes back, for this site and no other
+    (tmp_path / "shown.json").write_text(json.dumps(shown))
+    assert run(db, "site", "put", "depot", str(tmp_path / "shown.json")) == 0
+    assert run(db, "site", "put", "elsewhere", str(tmp_path / "shown.json")) == 2
+    assert "another site" in capsys.readouterr().err
+    # a station that takes no profiles may draw its maximum unless told otherwise
+    assert run(db, "site", "evse", "depot", "CP-4", "1", "--circuit", "grid", "--no-smart") == 0
+    capsys.readouterr()
+    assert run(db, "site", "show", "depot", "--json") == 0
+    [dumb] = [e for e in json.loads(capsys.readouterr().out)["evses"] if e["station_id"] == "CP-4"]
+    assert (dumb["smart"], dumb["fallback_a"]) == (False, 32.0)
+    assert run(db, "site", "evse", "depot", "CP-5", "0", "--circuit", "grid") == 1
+    assert "EVSE ids start at 1" in capsys.readouterr().err
     # the rules, and the site left as it was
     assert run(db, "site", "evse", "depot", "CP-3", "1", "--circuit", "attic") == 1
     assert "no circuit attic" in capsys.readouterr().err

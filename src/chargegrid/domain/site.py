@@ -13,6 +13,7 @@ these records.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -76,8 +77,10 @@ class Circuit:
 
 @dataclass(frozen=True, slots=True)
 class EvseSlot:
-    """An EVSE on a circuit. ``smart`` is False for a station that takes no charging profiles:
-    it is counted at ``fallback_a``, like a station that is offline."""
+    """An EVSE on a circuit. ``fallback_a`` is what it may draw when the balancer cannot steer
+    it: the TxDefaultProfile it is given, which an offline station keeps to; for a station that
+    takes no charging profiles (``smart`` False), what it is wired or set to draw at most
+    (:func:`slot` makes that ``max_a`` unless told)."""
 
     station_id: str
     evse_id: int
@@ -139,6 +142,27 @@ class Site:
         return out
 
 
+def slot(
+    station_id: str,
+    evse_id: int,
+    circuit: str,
+    wiring: str = "L1L2L3",
+    *,
+    max_a: float = 32.0,
+    min_a: float = DEFAULT_MIN_A,
+    smart: bool = True,
+    fallback_a: float | None = None,
+) -> EvseSlot:
+    """An EVSE slot from what an operator gives; the fallback defaults to the car's minimum on
+    a smart EVSE (the least it may be held to while offline) and to its maximum on one that
+    takes no profiles (nothing holds it lower)."""
+    if fallback_a is None:
+        fallback_a = min(min_a, max_a) if smart else max_a
+    return EvseSlot(
+        station_id, evse_id, circuit, Wiring.parse(wiring), max_a, min_a, smart, fallback_a
+    )
+
+
 def check(site: Site) -> None:
     """The rules a site keeps: one grid connection, a tree, positive limits, EVSEs on known
     circuits, each EVSE once, minimum at most maximum."""
@@ -154,8 +178,8 @@ def check(site: Site) -> None:
         if circuit.parent is not None and circuit.parent not in known:
             raise SiteError(f"circuit {circuit.id}: no parent circuit {circuit.parent}")
         for name, value in (("limit_a", circuit.limit_a), ("limit_w", circuit.limit_w)):
-            if value is not None and not value >= 0:
-                raise SiteError(f"circuit {circuit.id}: {name} must be at least 0")
+            if value is not None and not 0 <= value < math.inf:
+                raise SiteError(f"circuit {circuit.id}: {name} must be a number, at least 0")
         seen = {circuit.id}
         node = circuit.parent
         while node is not None:
@@ -163,7 +187,7 @@ def check(site: Site) -> None:
                 raise SiteError(f"circuit {circuit.id}: the circuits form a loop")
             seen.add(node)
             node = parents[node]
-    if not site.voltage_v > 0:
+    if not 0 < site.voltage_v < math.inf:
         raise SiteError("voltage_v must be above 0")
     keys = [e.key for e in site.evses]
     if len(set(keys)) != len(keys):
@@ -171,7 +195,9 @@ def check(site: Site) -> None:
     for evse in site.evses:
         if evse.circuit not in known:
             raise SiteError(f"EVSE {evse.key}: no circuit {evse.circuit}")
-        if not 0 <= evse.min_a <= evse.max_a:
-            raise SiteError(f"EVSE {evse.key}: need 0 <= min_a <= max_a")
-        if not evse.fallback_a >= 0:
-            raise SiteError(f"EVSE {evse.key}: fallback_a must be at least 0")
+        if not 0 <= evse.min_a <= evse.max_a < math.inf:
+            raise SiteError(f"EVSE {evse.key}: need 0 <= min_a <= max_a, numbers")
+        if not 0 <= evse.fallback_a <= evse.max_a:
+            raise SiteError(f"EVSE {evse.key}: need 0 <= fallback_a <= max_a")
+        if evse.evse_id < 1:
+            raise SiteError(f"EVSE {evse.key}: EVSE ids start at 1")

@@ -50,7 +50,11 @@ def add_commands(sub: Any) -> None:
     evse.add_argument("--wiring", default="L1L2L3", help="L1L2L3, L2L3L1, L3L1L2, ... or L1")
     evse.add_argument("--max-a", type=float, default=32.0)
     evse.add_argument("--min-a", type=float, default=6.0)
-    evse.add_argument("--fallback-a", type=float, default=6.0)
+    evse.add_argument(
+        "--fallback-a",
+        type=float,
+        help="what it may draw when not steered (default: --min-a, or --max-a with --no-smart)",
+    )
     evse.add_argument("--no-smart", action="store_true", help="the station takes no profiles")
 
 
@@ -87,8 +91,11 @@ async def _put(args: argparse.Namespace, conf: settings.Settings) -> int:
     from chargegrid.entrypoints.api.sites import SiteIn, slot_of
 
     try:
-        raw = await asyncio.to_thread(_read, args.file)
-        data = msgspec.json.decode(raw, type=SiteIn)
+        raw = msgspec.json.decode(await asyncio.to_thread(_read, args.file))
+        if isinstance(raw, dict) and "id" in raw:  # what ``show --json`` printed
+            if raw.pop("id") != args.site_id:
+                raise CliError(f"{args.file} is the document of another site", USAGE)
+        data = msgspec.convert(raw, type=SiteIn)
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc}", USAGE) from exc
     except msgspec.ValidationError as exc:
@@ -182,23 +189,23 @@ async def _delete(args: argparse.Namespace, conf: settings.Settings) -> int:
 
 
 async def _evse(args: argparse.Namespace, conf: settings.Settings) -> int:
-    from chargegrid.domain.site import EvseSlot, SiteError, Wiring
+    from chargegrid.domain.site import SiteError, slot
 
     async def place(sites: Any) -> Any:
         try:
-            slot = EvseSlot(
+            placed = slot(
                 args.station_id,
                 args.evse_id,
                 args.circuit,
-                Wiring.parse(args.wiring),
-                args.max_a,
-                args.min_a,
-                not args.no_smart,
-                args.fallback_a,
+                args.wiring,
+                max_a=args.max_a,
+                min_a=args.min_a,
+                smart=not args.no_smart,
+                fallback_a=args.fallback_a,
             )
         except SiteError as exc:
             raise CliError(str(exc), USAGE) from exc
-        return await sites.place(args.site_id, slot)
+        return await sites.place(args.site_id, placed)
 
     await _change(conf, place)
     print(f"EVSE {args.station_id}/{args.evse_id} on circuit {args.circuit} of {args.site_id}")

@@ -12,7 +12,7 @@ Errors: :class:`~chargegrid.domain.site.SiteError` for a site that breaks the ru
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Protocol
 
@@ -27,7 +27,9 @@ class SiteStore(Protocol):
 
     async def delete(self, site_id: str) -> bool: ...
 
-    async def stamp(self) -> tuple[int, datetime | None]: ...
+    async def stamp(self) -> Hashable:
+        """A value that changes whenever any site is written, by any process."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -45,7 +47,7 @@ class Sites:
         self.store = store
         self.clock = clock
         self._sites: dict[str, Site] = {}
-        self._stamp: tuple[int, datetime | None] = (0, None)
+        self._stamp: Hashable = None
         self._listeners: list[Callable[[str], None]] = []
 
     async def load(self) -> None:

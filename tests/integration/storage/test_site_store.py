@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.adapters.storage.sites import SqlSiteStore, open_site_store
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+from chargegrid.service.sites import SiteConflict
 
 AT = datetime(2026, 12, 2, 12, tzinfo=UTC)
 DEPOT = Site(
@@ -70,6 +70,6 @@ async def test_round_trip_replace_delete(store: SqlSiteStore) -> None:
 async def test_an_evse_on_one_site_only(store: SqlSiteStore) -> None:
     await store.save(DEPOT, AT)
     thief = Site("thief", (Circuit("main", None),), (EvseSlot("CS-2", 1, "main"),))
-    with pytest.raises(StorageError):
+    with pytest.raises(SiteConflict, match="on another site"):  # a 409 at the API
         await store.save(thief, AT)
     assert [s.id for s in await store.all()] == ["depot"]  # nothing of it was written

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy import exc as sa_exc
 
 from chargegrid.adapters.storage import tables
 from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.adapters.storage.side import SideStore, engines
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+from chargegrid.service.sites import SiteConflict
 
 _S = tables.sites
 _C = tables.site_circuits
@@ -81,17 +82,18 @@ class SqlSiteStore(SideStore):
 
         try:
             await self._whole(write())
+        except sa_exc.IntegrityError as exc:  # an EVSE placed on another site meanwhile
+            raise SiteConflict(
+                f"an EVSE of site {site.id} is on another site (changed elsewhere)"
+            ) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"{self.what} write failed: {exc}") from exc
 
-    async def stamp(self) -> tuple[int, datetime | None]:
-        """How many sites there are and when the last was written: what changes when another
-        process (the CLI, another node) edits them."""
-        [row] = await self._read(select(func.count(), func.max(_S.c.updated_at)))
-        latest = row[1]
-        if isinstance(latest, str):  # SQLite returns the text of an aggregate
-            latest = datetime.fromisoformat(latest)
-        return int(row[0]), latest
+    async def stamp(self) -> tuple[tuple[str, str], ...]:
+        """Each site with the time it was last written: what changes when another process
+        (the CLI, another node) edits one, whatever that process's clock says."""
+        rows = await self._read(select(_S.c.id, _S.c.updated_at).order_by(_S.c.id))
+        return tuple((row[0], str(row[1])) for row in rows)
 
     async def delete(self, site_id: str) -> bool:
         result = await self._write(delete(_S).where(_S.c.id == site_id))

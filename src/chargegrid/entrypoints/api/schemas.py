@@ -29,9 +29,9 @@ NO_NUL = r"^[^\x00]*$"
 Text = Annotated[str, msgspec.Meta(pattern=NO_NUL)]
 # Whitespace spelled out: "\s" is not the same set in Python's re (msgspec's) as in the ECMA-262
 # regexes of JSON Schema (U+0085 is whitespace only in the former, U+FEFF only in the latter).
-_SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+SPACE = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 StationId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=48, pattern=rf"^[^/\x00{_SPACE}]+$")
+    str, msgspec.Meta(min_length=1, max_length=48, pattern=rf"^[^/\x00{SPACE}]+$")
 ]
 # The path /tokens/{value} addresses a token: a "/" in its value would make it unreachable.
 TokenValue = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^/\x00]+$")]

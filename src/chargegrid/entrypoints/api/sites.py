@@ -15,6 +15,8 @@ the rule in the message.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
@@ -34,11 +36,11 @@ from chargegrid.domain.site import (
     Policy,
     Site,
     SiteError,
-    Wiring,
+    slot,
 )
 from chargegrid.entrypoints.api.auth import OPERATOR
 from chargegrid.entrypoints.api.context import Ctx
-from chargegrid.entrypoints.api.schemas import NO_NUL, StationId, Time
+from chargegrid.entrypoints.api.schemas import NO_NUL, SPACE, StationId, Time
 from chargegrid.service.balancing import LimitBlock, LoadBalancer
 from chargegrid.service.sites import SiteConflict, SiteNotFound, Sites
 
@@ -71,7 +73,7 @@ class EvseIn(msgspec.Struct, forbid_unknown_fields=True):
     max_a: Amps = 32.0
     min_a: Amps = DEFAULT_MIN_A
     smart: bool = True
-    fallback_a: Amps = DEFAULT_MIN_A
+    fallback_a: OptionalLimit = None  # default: min_a on a smart EVSE, max_a on another
 
 
 class EvsePlacement(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,7 +82,7 @@ class EvsePlacement(msgspec.Struct, forbid_unknown_fields=True):
     max_a: Amps = 32.0
     min_a: Amps = DEFAULT_MIN_A
     smart: bool = True
-    fallback_a: Amps = DEFAULT_MIN_A
+    fallback_a: OptionalLimit = None  # default: min_a on a smart EVSE, max_a on another
 
 
 class SiteIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -156,6 +158,17 @@ def _balancer(ctx: Ctx) -> LoadBalancer:
     return ctx.balancer
 
 
+_NAME = re.compile(r"^[^/\x00]{1,64}$")
+_STATION = re.compile(rf"^[^/\x00{SPACE}]{{1,48}}$")
+
+
+def _named(what: str, value: str, pattern: re.Pattern[str] = _NAME) -> str:
+    """A name from the path, held to the rules its field has in a body (422 otherwise)."""
+    if not pattern.match(value):
+        raise SiteError(f"{what} {value!r} is not a valid name")
+    return value
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
     try:
@@ -192,15 +205,15 @@ def site_out(site: Site) -> SiteOut:
 
 
 def slot_of(station_id: str, evse_id: int, data: EvsePlacement | EvseIn) -> EvseSlot:
-    return EvseSlot(
+    return slot(
         station_id,
         evse_id,
         data.circuit,
-        Wiring.parse(data.wiring),
-        data.max_a,
-        data.min_a,
-        data.smart,
-        data.fallback_a,
+        data.wiring,
+        max_a=data.max_a,
+        min_a=data.min_a,
+        smart=data.smart,
+        fallback_a=data.fallback_a,
     )
 
 
@@ -219,7 +232,7 @@ async def get_site(ctx: Ctx, site_id: FromPath[str]) -> SiteOut:
 async def put_site(ctx: Ctx, site_id: FromPath[str], data: JSONBody[SiteIn]) -> SiteOut:
     with _translated():
         site = Site(
-            site_id,
+            _named("site id", site_id),
             tuple(Circuit(c.id, c.parent, c.limit_a, c.limit_w) for c in data.circuits),
             tuple(slot_of(e.station_id, e.evse_id, e) for e in data.evses),
             data.voltage_v,
@@ -240,7 +253,7 @@ async def put_circuit(
     ctx: Ctx, site_id: FromPath[str], circuit_id: FromPath[str], data: JSONBody[CircuitChange]
 ) -> SiteOut:
     with _translated():
-        circuit = Circuit(circuit_id, data.parent, data.limit_a, data.limit_w)
+        circuit = Circuit(_named("circuit id", circuit_id), data.parent, data.limit_a, data.limit_w)
         return site_out(await _sites(ctx).set_circuit(site_id, circuit))
 
 
@@ -269,8 +282,9 @@ async def put_evse(
     data: JSONBody[EvsePlacement],
 ) -> SiteOut:
     with _translated():
-        if not 1 <= evse_id <= 1000 or not station_id.strip():
-            raise SiteError("evse_id is 1 to 1000, and the station id is not empty")
+        if not 1 <= evse_id <= 1000:
+            raise SiteError("evse_id is 1 to 1000")
+        _named("station id", station_id, _STATION)
         return site_out(await _sites(ctx).place(site_id, slot_of(station_id, evse_id, data)))
 
 
@@ -323,8 +337,8 @@ async def put_limits(ctx: Ctx, site_id: FromPath[str], data: JSONBody[LimitsIn])
             raise SiteError("a block must end after it starts")
         given = [(v.limit_a, v.limit_w) for v in data.circuits.values()]
         given += [(b.limit_a, b.limit_w) for b in data.blocks]
-        if any(v is not None and not v >= 0 for pair in given for v in pair):
-            raise SiteError("limits are at least 0")
+        if any(v is not None and not 0 <= v < math.inf for pair in given for v in pair):
+            raise SiteError("limits are numbers, at least 0")
         blocks = [
             LimitBlock(k, CircuitLimit(v.limit_a, v.limit_w)) for k, v in data.circuits.items()
         ]
