@@ -242,6 +242,7 @@ def _wire(settings: Settings, store: Store) -> App:
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
     sites = Sites(open_site_store(settings.db), clock)
     balancer = LoadBalancer(sites, commands, store, server.connected, clock)
+    system.steers = lambda station_id, evse_id: _steered(sites, station_id, evse_id)
     flexibility = FlexibilityProvider(
         open_peer_store(settings.db),
         balancer,
@@ -297,3 +298,9 @@ def _wire(settings: Settings, store: Store) -> App:
         balancer=balancer,
         oscp=flexibility,
     )
+
+
+def _steered(sites: Sites, station_id: str, evse_id: int) -> bool:
+    """Whether the load balancer steers the EVSE: it is on a site, and smart."""
+    found = sites.slot(station_id, evse_id)
+    return found is not None and found[1].smart

@@ -4,9 +4,11 @@ its limits, or is paused.
 
 The rules, in the order they are applied:
 
-1. **Fixed loads first.** An EVSE whose station is offline or takes no charging profiles may draw
-   its fallback current at any time: that current is counted on every phase it is wired to, car
-   or not. A limit the fixed loads alone exceed is reported in :attr:`Plan.overloaded`.
+1. **Fixed loads first.** An EVSE the balancer cannot steer now may draw a current of its own,
+   counted on every phase it is wired to, car or not: its ``fallback_a`` when its station is
+   offline or takes no charging profiles, or the current the caller names in ``fixed`` (a
+   station still holding an earlier schedule, say, or one that refused its new one). A limit
+   the fixed loads alone exceed is reported in :attr:`Plan.overloaded`.
 2. **What each car can take.** Between the higher of the EVSE's and the car's minimum (6 A for AC
    unless configured) and the lowest of the EVSE's and the car's maximum. A car drawing
    (``measured_a``) clearly less than it was offered (``offered_a``, by more than the headroom)
@@ -39,7 +41,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from chargegrid.domain.site import SITE_PHASES, Policy, Site, SiteError
+from chargegrid.domain.site import SITE_PHASES, EvseSlot, Policy, Site, SiteError
 
 _EPS = 1e-7
 
@@ -101,9 +103,11 @@ class Plan:
         return next((a for a in self.allocations if a.evse == evse), None)
 
 
-class _Limits:
+class Limits:
     """The constraints: one per circuit and phase with a current limit, one per circuit with a
-    power limit; each car's terms are (constraint, coefficient per ampere)."""
+    power limit, each the lowest of the circuit's own and ``extra``'s; each car's terms are
+    (constraint, coefficient per ampere). Shared with the cost-optimising schedules
+    (:mod:`chargegrid.domain.optimizing`)."""
 
     def __init__(self, site: Site, extra: Mapping[str, CircuitLimit]) -> None:
         self.site = site
@@ -141,6 +145,20 @@ class _Limits:
         return out
 
 
+def bounds(slot: EvseSlot, demand: Demand, headroom_a: float) -> tuple[float, float]:
+    """The lowest and highest current (A per phase) the car may be given (rule 2); it cannot
+    charge when the highest is below the lowest or 0."""
+    low = max(slot.min_a, demand.min_a or 0.0)
+    high = min(slot.max_a, math.inf if demand.max_a is None else demand.max_a)
+    if (
+        demand.measured_a is not None
+        and demand.offered_a is not None
+        and demand.measured_a < demand.offered_a - headroom_a
+    ):
+        high = min(high, max(demand.measured_a + headroom_a, low))
+    return low, high
+
+
 def _lowest(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
@@ -168,12 +186,16 @@ def balance(
     policy: Policy | None = None,
     limits: Mapping[str, CircuitLimit] | None = None,
     offline: frozenset[str] = frozenset(),
+    fixed: Mapping[str, float] | None = None,
     now: datetime | None = None,
     headroom_a: float = 2.0,
     step_a: float = 0.1,
 ) -> Plan:
     """Currents for ``demands`` at ``site``; see the module's documentation. ``policy`` is the
-    site's unless given; ``step_a`` 0 keeps exact values."""
+    site's unless given; ``offline`` EVSEs are counted at their fallback and ``fixed`` ones
+    (EVSE key -> A) at the current given, whether a car is there or not; ``step_a`` 0 keeps
+    exact values."""
+    fixed = fixed or {}
     policy = policy or site.policy
     slots = {e.key: e for e in site.evses}
     wanted: dict[str, Demand] = {}
@@ -183,18 +205,24 @@ def balance(
         if demand.evse in wanted:
             raise SiteError(f"two demands for EVSE {demand.evse}")
         wanted[demand.evse] = demand
-    table = _Limits(site, limits or {})
+    table = Limits(site, limits or {})
     load = [0.0] * len(table.cap)
     allocations: dict[str, Allocation] = {}
     for slot in sorted(site.evses, key=lambda e: e.key):
-        if slot.smart and slot.key not in offline:
+        if slot.key in fixed:
+            current = fixed[slot.key]
+            reason = "station offline" if slot.key in offline else "earlier profile in force"
+        elif not slot.smart:
+            current, reason = slot.fallback_a, "no smart charging"
+        elif slot.key in offline:
+            current, reason = slot.fallback_a, "station offline"
+        else:
             continue
         for k, coef in table.terms(slot.circuit, slot.wiring.phases):
-            load[k] += coef * slot.fallback_a
+            load[k] += coef * current
         if slot.key in wanted:
-            reason = "station offline" if slot.key in offline else "no smart charging"
             names = tuple(SITE_PHASES[p] for p in slot.wiring.phases)
-            allocations[slot.key] = Allocation(slot.key, slot.fallback_a, names, "fixed", reason)
+            allocations[slot.key] = Allocation(slot.key, current, names, "fixed", reason)
     overloaded = tuple(
         n for n, c, x in zip(table.names, table.cap, load, strict=True) if x > c + _EPS
     )
@@ -205,14 +233,7 @@ def balance(
             continue
         demand, slot = wanted[key], slots[key]
         phases = slot.wiring.used_by(demand.phases)
-        low = max(slot.min_a, demand.min_a or 0.0)
-        high = min(slot.max_a, math.inf if demand.max_a is None else demand.max_a)
-        if (
-            demand.measured_a is not None
-            and demand.offered_a is not None
-            and demand.measured_a < demand.offered_a - headroom_a
-        ):
-            high = min(high, max(demand.measured_a + headroom_a, low))
+        low, high = bounds(slot, demand, headroom_a)
         weight = _weight(demand, high, len(phases), site.voltage_v, now)
         since = (demand.since.timestamp() if demand.since else math.inf, key)
         rank: tuple[object, ...]

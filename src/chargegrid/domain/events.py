@@ -88,6 +88,21 @@ class TransactionEnded(TransactionEvent, frozen=True, kw_only=True, tag="transac
     reason: str | None = None
 
 
+class ChargingNeeds(DomainEvent, frozen=True, kw_only=True, tag="transaction.needs"):
+    """What a car on an EVSE needs (2.0.1 NotifyEVChargingNeeds, K15, from ISO 15118; or a
+    driver's or operator's word through the API): the energy still wanted by a departure time,
+    and the current range it accepts (A per phase). What is not known is None."""
+
+    evse_id: int
+    energy_wh: float | None = None
+    departure: datetime | None = None
+    min_current_a: float | None = None
+    max_current_a: float | None = None
+    phases: int | None = None
+    priority: int | None = None
+    source: str = "ev"  # "ev" (ISO 15118 through the station) or "api"
+
+
 class SecurityEventReported(DomainEvent, frozen=True, kw_only=True, tag="security.event"):
     """SecurityEventNotification (1.6 security whitepaper 4.6 / 2.0.1 A04)."""
 
@@ -105,6 +120,7 @@ AnyEvent = (
     | TransactionStarted
     | TransactionUpdated
     | TransactionEnded
+    | ChargingNeeds
     | SecurityEventReported
 )
 

@@ -92,9 +92,9 @@ async def _put(args: argparse.Namespace, conf: settings.Settings) -> int:
 
     try:
         raw = msgspec.json.decode(await asyncio.to_thread(_read, args.file))
-        if isinstance(raw, dict) and "id" in raw:  # what ``show --json`` printed
-            if raw.pop("id") != args.site_id:
-                raise CliError(f"{args.file} is the document of another site", USAGE)
+        # what ``show --json`` printed carries the site's id
+        if isinstance(raw, dict) and "id" in raw and raw.pop("id") != args.site_id:
+            raise CliError(f"{args.file} is the document of another site", USAGE)
         data = msgspec.convert(raw, type=SiteIn)
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc}", USAGE) from exc

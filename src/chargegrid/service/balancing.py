@@ -1,21 +1,36 @@
 """Load balancing applied: the balancer (:mod:`chargegrid.domain.balancing`) run for a site
 whenever something it depends on changes, and its currents sent to the stations as charging
-profiles.
+profiles (:mod:`chargegrid.service.charging_profiles`).
 
 What triggers a run of a site: a transaction starting or ending on one of its EVSEs, a car's
 draw changing enough to matter (by a whole ampere or more, or falling clearly below what it was
-offered), a station of the site connecting or going offline, the site being edited, or a limit
-set on it (by the operator, or later by the grid operator through OSCP or OpenADR). Triggers are
-gathered for ``delay_s`` (0.2 s) so a burst of them costs one run.
+offered), a car's needs (ISO 15118 NotifyEVChargingNeeds, or the API), a station of the site
+connecting or going offline, the site being edited, or a limit set on it (by the operator, or
+by the grid operator through OSCP or OpenADR). Triggers are gathered for ``delay_s`` (0.2 s) so
+a burst of them costs one run. Each run plans the next 24 hours: the cars' currents now and at
+each moment the limits change.
 
-What is sent, only when a car's current changed (by 0.1 A or more) since it was last accepted:
+What is sent, only when a car's schedule changed (by 0.1 A or more) since its station last
+accepted one: a TxProfile for the transaction (1.6 SetChargingProfile 3.13 / 5.16; 2.0.1 K01),
+its periods the schedule. A paused car gets 0 A.
 
-* OCPP 1.6: SetChargingProfile (3.13, 5.16) with a TxProfile for the transaction, current in A;
-* OCPP 2.0.1: SetChargingProfile (K01) with a TxProfile for the transaction.
+**What a car may draw is what its station last accepted, until it accepts another.** So:
 
-A paused car gets a limit of 0 A. When a station of a site boots, each of its EVSEs on the site
-gets a TxDefaultProfile at its fallback current, so a car that plugs in, and a station that
-loses its connection, stay within what the balancer counted for it.
+* cars whose current goes down anywhere are sent their profiles first, and the others only
+  once those are accepted;
+* a station that refuses a profile, or does not answer, keeps its car counted at the higher of
+  the old and the new current (a fixed load for the others), and is tried again after 30 s
+  (doubling up to 10 minutes);
+* an offline station is counted at what it may draw unsteered: the higher of its TxDefault
+  fallback and the schedule its car holds, per EVSE, car or not (its fallback if it accepted
+  its TxDefaultProfile, its maximum if it refused it).
+
+Each smart EVSE of a connected station is given a TxDefaultProfile at its fallback current
+(when the station boots or connects, and when an edit changes the fallback). A car that plugs
+in draws that fallback for the moment (about a second) until its own TxProfile arrives: idle
+EVSEs are not counted, so a site at its limit may be over it by one fallback for that second.
+Set the fallback to 0 A where that matters: a car then waits for its profile to charge, and an
+offline station charges no new car.
 
 A car's draw is known from the power its meter values report. Without the number of phases it
 draws on, the current per phase is taken as the power over one phase's voltage: never less
@@ -35,6 +50,8 @@ import structlog
 from chargegrid.domain import events
 from chargegrid.domain.balancing import Allocation, CircuitLimit, Demand, Plan, balance
 from chargegrid.domain.site import EvseSlot, Site
+from chargegrid.service import charging_profiles as profiles
+from chargegrid.service.charging_profiles import Schedule
 from chargegrid.service.commands import CommandError, Commands
 from chargegrid.service.events import Envelope, EventBus
 from chargegrid.service.ports import Clock, Store
@@ -42,13 +59,13 @@ from chargegrid.service.sites import SiteNotFound, Sites
 
 log = structlog.get_logger(__name__)
 
-TX_PROFILE_ID = 2000  # + EVSE id: the same id each time, so a new profile replaces the last
-DEFAULT_PROFILE_ID = 1000
 REFRESH_S = 5.0
 HORIZON = timedelta(hours=24)  # how far ahead cars' schedules reach
 MAX_PERIODS = 96  # moments of change within the horizon (a forecast in quarter hours)
-_CHANGE_A = 0.1
+RETRY_S = 30.0  # a refused profile is tried again after this, doubling up to ...
+RETRY_MAX_S = 600.0
 _DRAW_CHANGE_A = 1.0
+_ROUNDS = 3  # plans per run when stations refuse the decreases
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +105,35 @@ class _Session:
     station_tx_id: str
     started_at: datetime
     power_w: float | None = None
+    delivered_wh: float | None = None  # energy so far, from the meter
+    # what the car needs (ChargingNeeds): energy still wanted counted from ``needs_base_wh``
+    needs_wh: float | None = None
+    needs_base_wh: float = 0.0
+    departure: datetime | None = None
+    min_a: float | None = None
+    max_a: float | None = None
+    phases: int | None = None
+    priority: int = 0
+
+    def remaining_wh(self) -> float | None:
+        if self.needs_wh is None:
+            return None
+        return max(0.0, self.needs_wh - ((self.delivered_wh or 0.0) - self.needs_base_wh))
+
+
+@dataclass(frozen=True, slots=True)
+class _Interval:
+    start: datetime
+    limits: dict[str, CircuitLimit]
+    fixed: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    slot: EvseSlot
+    allocation: Allocation
+    schedule: Schedule
+    down: bool  # lower than what the station holds at some moment: sent first
 
 
 class LoadBalancer:
@@ -101,6 +147,7 @@ class LoadBalancer:
         *,
         delay_s: float = 0.2,
         headroom_a: float = 2.0,
+        retry_s: float = RETRY_S,
     ) -> None:
         self.sites = sites
         self.commands = commands
@@ -109,13 +156,21 @@ class LoadBalancer:
         self.clock = clock
         self.delay_s = delay_s
         self.headroom_a = headroom_a
+        self.retry_s = retry_s
         self.plans: dict[str, Plan] = {}
         self._sessions: dict[str, _Session] = {}  # EVSE key ->
-        self._offered: dict[str, float] = {}  # EVSE key -> current now a station accepted
-        self._offered_periods: dict[str, list[tuple[int, float]]] = {}  # ... its schedule
+        self._held: dict[str, Schedule] = {}  # EVSE key -> TxProfile schedule its station took
+        self._defaults: dict[str, tuple[float, str]] = {}  # key -> (fallback, sent/taken/refused)
+        self._stuck: dict[str, float] = {}  # key -> current counted: a profile not taken
+        self._failures: dict[str, int] = {}  # key -> profiles refused in a row
+        self._force: set[str] = set()  # keys sent a profile at the next run, changed or not
+        self._loaded: set[str] = set()  # stations whose running transactions were read
+        self._ended: set[int] = set()  # transactions ended while a read was under way
+        self._reading = 0
         self._blocks: dict[str, dict[str, list[LimitBlock]]] = {}  # site -> source ->
         self._prices: dict[str, dict[str, list[PriceBlock]]] = {}  # site -> source ->
         self._wakers: dict[str, asyncio.TimerHandle] = {}
+        self._retries: dict[str, asyncio.TimerHandle] = {}
         self._pending: set[str] = set()
         self._flush: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -123,11 +178,7 @@ class LoadBalancer:
         self._plan_listeners: list[Callable[[str, Plan], None]] = []
 
     async def start(self, bus: EventBus) -> None:
-        for site in self.sites.all():
-            for station_id in {e.station_id for e in site.evses}:
-                for tx in await self.store.active_transactions(station_id):
-                    key = f"{tx.station_id}/{tx.evse_id}"
-                    self._sessions[key] = _Session(tx.id, tx.station_tx_id, tx.started_at)
+        # listen first: a transaction that starts while the running ones are read is not lost
         self._stop_listening = bus.listen(self.on_event)
         self.sites.listen(self.schedule)
         for site in self.sites.all():
@@ -137,7 +188,7 @@ class LoadBalancer:
     async def stop(self) -> None:
         if self._stop_listening is not None:
             self._stop_listening()
-        for handle in self._wakers.values():
+        for handle in [*self._wakers.values(), *self._retries.values()]:
             handle.cancel()
         for task in [self._flush, *self._tasks]:
             if task is not None:
@@ -151,7 +202,7 @@ class LoadBalancer:
         from it whether the site keeps within what the grid operator allows)."""
         self._plan_listeners.append(listener)
 
-    # --- limits over time ----------------------------------------------------------------
+    # --- limits and prices over time ---------------------------------------------------------
 
     def limits(self, site_id: str, at: datetime | None = None) -> dict[str, CircuitLimit]:
         """The limits in force at ``at`` (now) besides the circuits' own, per circuit."""
@@ -176,6 +227,10 @@ class LoadBalancer:
         self.sites.get(site_id)
         self._blocks.setdefault(site_id, {})[source] = list(blocks)
         self.schedule(site_id)
+
+    def timeline(self, site_id: str, source: str) -> list[LimitBlock]:
+        """What ``source`` set on the site."""
+        return list(self._blocks.get(site_id, {}).get(source, []))
 
     def set_prices(self, site_id: str, source: str, blocks: Sequence[PriceBlock]) -> None:
         """Energy prices over time from ``source`` (a price signal, a tariff), replacing what
@@ -210,73 +265,118 @@ class LoadBalancer:
                 total += session.power_w
         return total
 
-    def _intervals(
-        self, site_id: str, now: datetime
-    ) -> list[tuple[datetime, dict[str, CircuitLimit]]]:
-        """From now to the horizon, the moments the limits change and the limits from each."""
+    def _moments(self, site_id: str, now: datetime) -> list[datetime]:
+        """Now, and each moment within the horizon at which a limit or a price changes."""
         horizon = now + HORIZON
         moments = {now}
-        for blocks in self._blocks.get(site_id, {}).values():
-            for block in blocks:
-                for edge in (block.start, block.end):
-                    if edge is not None and now < edge < horizon:
-                        moments.add(edge)
-        ordered = sorted(moments)[:MAX_PERIODS]
-        return [(moment, self.limits(site_id, moment)) for moment in ordered]
+        edges = [
+            (block.start, block.end)
+            for blocks in self._blocks.get(site_id, {}).values()
+            for block in blocks
+        ]
+        edges += [
+            (block.start, block.end)
+            for blocks in self._prices.get(site_id, {}).values()
+            for block in blocks
+        ]
+        for pair in edges:
+            for edge in pair:
+                if edge is not None and now < edge < horizon:
+                    moments.add(edge)
+        return sorted(moments)[:MAX_PERIODS]
 
-    # --- plans ------------------------------------------------------------------------------
+    # --- what the balancer is given -----------------------------------------------------------
 
-    def demands(self, site: Site) -> list[Demand]:
+    def demands(self, site: Site, moment: datetime | None = None) -> list[Demand]:
+        moment = moment or self.clock.now()
         out = []
         for slot in site.evses:
             session = self._sessions.get(slot.key)
             if session is None:
                 continue
             measured = None
-            if session.power_w is not None:
-                measured = session.power_w / site.voltage_v  # as if on one phase: never less
+            if session.power_w is not None:  # as if on one phase unless told: never less
+                measured = session.power_w / (site.voltage_v * (session.phases or 1))
             out.append(
                 Demand(
                     slot.key,
+                    phases=session.phases or 3,
+                    max_a=session.max_a,
+                    min_a=session.min_a,
                     measured_a=measured,
-                    offered_a=self._offered.get(slot.key),
+                    offered_a=profiles.value_at(self._held.get(slot.key), moment),
+                    priority=session.priority,
                     since=session.started_at,
+                    energy_wh=session.remaining_wh(),
+                    departure=session.departure,
                 )
             )
         return out
 
-    def preview(self, site_id: str) -> Plan:
-        """What the balancer gives each car of the site now, sending nothing."""
-        now = self.clock.now()
-        return _balance_each(self._inputs(site_id, [(now, self.limits(site_id, now))]))[0][1]
+    def _unsteered(self, slot: EvseSlot) -> float:
+        """What a smart EVSE may draw while its station is offline, but for its car's TxProfile:
+        the fallback its TxDefaultProfile set, or its maximum if the station refused it."""
+        value, state = self._defaults.get(slot.key, (slot.fallback_a, "taken"))
+        return slot.max_a if state == "refused" else max(value, slot.fallback_a)
+
+    def _fixed(self, site: Site, online: Mapping[str, bool], moment: datetime) -> dict[str, float]:
+        """The EVSEs the balancer cannot steer at ``moment`` and the current each is counted at."""
+        out: dict[str, float] = {}
+        for slot in site.evses:
+            if not slot.smart:
+                continue  # the balancer counts it at its fallback
+            key = slot.key
+            if not online[slot.station_id]:
+                current = self._unsteered(slot)
+                held = profiles.value_at(self._held.get(key), moment)
+                if key in self._sessions and held is not None:
+                    current = max(current, held)
+                out[key] = current
+            elif key in self._stuck:
+                out[key] = self._stuck[key]
+        return out
 
     def _inputs(
-        self, site_id: str, intervals: list[tuple[datetime, dict[str, CircuitLimit]]]
-    ) -> tuple[Site, list[Demand], frozenset[str], float, list[tuple[datetime, Any]]]:
+        self, site_id: str, moments: list[datetime]
+    ) -> tuple[Site, list[Demand], frozenset[str], float, list[_Interval]]:
         """A snapshot of what the balancer needs, taken on the event loop: the balancing
         itself may then run on a thread while events change the live state."""
         site = self.sites.get(site_id)
-        offline = frozenset(e.key for e in site.evses if self.connected(e.station_id) is None)
-        return site, self.demands(site), offline, self.headroom_a, intervals
+        online = {e.station_id: self.connected(e.station_id) is not None for e in site.evses}
+        offline = frozenset(e.key for e in site.evses if not online[e.station_id])
+        intervals = [
+            _Interval(m, self.limits(site_id, m), self._fixed(site, online, m)) for m in moments
+        ]
+        return site, self.demands(site, moments[0]), offline, self.headroom_a, intervals
+
+    def preview(self, site_id: str) -> Plan:
+        """What the balancer gives each car of the site now, sending nothing."""
+        now = self.clock.now()
+        return _balance_each(self._inputs(site_id, [now]))[0][1]
+
+    # --- a run ----------------------------------------------------------------------------------
 
     async def rebalance(self, site_id: str) -> Plan:
         """Run the balancer for the site, now and at each moment its limits change within the
-        horizon, and send each car whose schedule changed its new one."""
+        horizon, and send each car whose schedule changed its new one: decreases first."""
         site = self.sites.get(site_id)
-        now = self.clock.now()
-        inputs = self._inputs(site_id, self._intervals(site_id, now))
-        plans = await asyncio.to_thread(_balance_each, inputs)
-        plan = plans[0][1]
+        await self._read_sessions(site)
+        self._send_defaults(site)
+        plan = Plan(())
+        for round_ in range(_ROUNDS):
+            now = self.clock.now()
+            inputs = self._inputs(site_id, self._moments(site_id, now))
+            plans = await asyncio.to_thread(_balance_each, inputs)
+            plan = plans[0][1]
+            changes = self._changes(site, plans, now)
+            downs = [c for c in changes if c.down]
+            taken = await asyncio.gather(*(self._apply(c) for c in downs))
+            if all(taken):
+                await asyncio.gather(*(self._apply(c) for c in changes if not c.down))
+                break
+            if round_ == _ROUNDS - 1:  # what was refused is counted; the rises wait
+                log.warning("stations refuse lower currents", site=site_id)
         self.plans[site_id] = plan
-        slots = {e.key: e for e in site.evses}
-        sends = []
-        for allocation in plan.allocations:
-            if allocation.state == "fixed":
-                continue
-            periods = _periods(allocation.evse, plans, now)
-            if not _same(periods, self._offered_periods.get(allocation.evse)):
-                sends.append(self._apply(slots[allocation.evse], allocation, periods, now))
-        await asyncio.gather(*sends)
         if plan.overloaded:
             log.warning("site over its limits", site=site_id, limits=list(plan.overloaded))
         for listener in self._plan_listeners:
@@ -284,8 +384,91 @@ class LoadBalancer:
                 listener(site_id, plan)
             except Exception:
                 log.exception("a plan listener failed", site=site_id)
-        self._wake_at(site_id, [start for start, _ in plans[1:]])
+        self._wake_at(site_id, self._moments(site_id, self.clock.now())[1:])
+        self._retry_later(site)
         return plan
+
+    def _changes(
+        self, site: Site, plans: list[tuple[datetime, Plan]], now: datetime
+    ) -> list[_Change]:
+        slots = {e.key: e for e in site.evses}
+        out = []
+        for allocation in plans[0][1].allocations:
+            if allocation.state == "fixed":
+                continue
+            key = allocation.evse
+            schedule = _schedule_of(key, plans)
+            held = self._held.get(key)
+            if key not in self._force and profiles.same(schedule, held):
+                continue
+            before = held
+            if before is None:  # no TxProfile yet: the car draws its TxDefault fallback
+                slot = slots[key]
+                before = [(now, self._unsteered(slot))]
+            down = profiles.lower_somewhere(schedule, before, now)
+            out.append(_Change(slots[key], allocation, schedule, down))
+        return out
+
+    async def _apply(self, change: _Change) -> bool:
+        """Send the car its schedule; whether the station took it (or there was nothing to)."""
+        slot = change.slot
+        key = slot.key
+        session = self._sessions.get(key)
+        version = self.connected(slot.station_id)
+        if session is None or version is None:
+            return True
+        payload = profiles.tx_profile(
+            version,
+            slot,
+            session.transaction_id,
+            session.station_tx_id,
+            change.schedule,
+            len(change.allocation.phases),
+        )
+        self._force.discard(key)
+        status: object
+        try:
+            result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
+            status = result.response.get("status")
+        except CommandError as exc:
+            status = f"not answered: {exc}"
+        if self._sessions.get(key) is not session:
+            return True  # the transaction ended meanwhile
+        if status == "Accepted":
+            self._held[key] = change.schedule
+            self._stuck.pop(key, None)
+            self._failures.pop(key, None)
+            return True
+        now = change.schedule[0][0]
+        old = profiles.value_at(self._held.get(key), now)
+        if old is None:
+            old = self._unsteered(slot)
+        self._stuck[key] = max(old, change.schedule[0][1])
+        self._failures[key] = self._failures.get(key, 0) + 1
+        log.warning(
+            "charging profile not taken",
+            station_id=slot.station_id,
+            evse=slot.evse_id,
+            status=status,
+            counted_a=self._stuck[key],
+        )
+        return False
+
+    def _retry_later(self, site: Site) -> None:
+        """Try the refused profiles of the site again, later each time they are refused."""
+        stuck = [e.key for e in site.evses if e.key in self._stuck]
+        if not stuck or site.id in self._retries:
+            return
+        tries = max(self._failures.get(k, 1) for k in stuck)
+        delay = min(self.retry_s * 2 ** (tries - 1), RETRY_MAX_S)
+
+        def retry() -> None:
+            self._retries.pop(site.id, None)
+            for key in stuck:
+                self._stuck.pop(key, None)
+            self.schedule(site.id)
+
+        self._retries[site.id] = asyncio.get_running_loop().call_later(delay, retry)
 
     def _wake_at(self, site_id: str, moments: list[datetime]) -> None:
         """Run again at the next moment the limits change (the cars' schedules already hold
@@ -298,7 +481,26 @@ class LoadBalancer:
         loop = asyncio.get_running_loop()
         self._wakers[site_id] = loop.call_later(max(delay, 1.0), self.schedule, site_id)
 
-    # --- triggers ---------------------------------------------------------------------------
+    # --- what the balancer knows of the sessions ----------------------------------------------
+
+    async def _read_sessions(self, site: Site) -> None:
+        """The running transactions of the site's stations not yet known: at start, and for
+        stations added to a site later. Events that came meanwhile win over what is read."""
+        unread = sorted({e.station_id for e in site.evses} - self._loaded)
+        if not unread:
+            return
+        self._reading += 1
+        try:
+            for station_id in unread:
+                for tx in await self.store.active_transactions(station_id):
+                    key = f"{tx.station_id}/{tx.evse_id}"
+                    if tx.id not in self._ended and key not in self._sessions:
+                        self._sessions[key] = _Session(tx.id, tx.station_tx_id, tx.started_at)
+                self._loaded.add(station_id)
+        finally:
+            self._reading -= 1
+            if not self._reading:
+                self._ended.clear()
 
     def on_event(self, envelope: Envelope) -> None:
         event = envelope.event
@@ -307,13 +509,16 @@ class LoadBalancer:
             self._sessions[key] = _Session(
                 event.transaction_id, event.station_tx_id, event.started_at
             )
-            self._offered.pop(key, None)
-            self._offered_periods.pop(key, None)
+            self._forget(key)
             self._touch(event.station_id, event.evse_id)
         elif isinstance(event, events.TransactionUpdated):
             key = f"{event.station_id}/{event.evse_id}"
             session = self._sessions.get(key)
-            if session is None or event.power_w is None:
+            if session is None:
+                return
+            if event.energy_wh is not None:
+                session.delivered_wh = float(event.energy_wh)
+            if event.power_w is None:
                 return
             before = session.power_w
             session.power_w = float(event.power_w)
@@ -322,16 +527,65 @@ class LoadBalancer:
         elif isinstance(event, events.TransactionEnded):
             key = f"{event.station_id}/{event.evse_id}"
             self._sessions.pop(key, None)
-            self._offered.pop(key, None)
-            self._offered_periods.pop(key, None)
+            if self._reading:
+                self._ended.add(event.transaction_id)
+            self._forget(key)
             self._touch(event.station_id, event.evse_id)
-        elif isinstance(event, events.StationOffline | events.StationOnline):
+        elif isinstance(event, events.ChargingNeeds):
+            self._needs(event)
+        elif isinstance(event, events.StationOnline | events.StationBooted):
+            if isinstance(event, events.StationBooted) and event.registration != "Accepted":
+                return
+            for key in [k for k in self._defaults if k.rsplit("/", 1)[0] == event.station_id]:
+                del self._defaults[key]  # given again: the station may have lost them
             for site in self.sites.of_station(event.station_id):
                 self.schedule(site.id)
-        elif isinstance(event, events.StationBooted) and event.registration == "Accepted":
+        elif isinstance(event, events.StationOffline):
             for site in self.sites.of_station(event.station_id):
                 self.schedule(site.id)
-            self._spawn(self._send_defaults(event.station_id))
+
+    def _forget(self, key: str) -> None:
+        self._held.pop(key, None)
+        self._stuck.pop(key, None)
+        self._failures.pop(key, None)
+        self._force.discard(key)
+
+    def _needs(self, event: events.ChargingNeeds) -> None:
+        """A car's needs: the balancer plans for them and the car gets a profile at once."""
+        key = f"{event.station_id}/{event.evse_id}"
+        session = self._sessions.get(key)
+        if session is None:
+            return
+        if event.energy_wh is not None:
+            session.needs_wh = event.energy_wh
+            session.needs_base_wh = session.delivered_wh or 0.0
+        if event.departure is not None:
+            session.departure = event.departure
+        if event.min_current_a is not None:
+            session.min_a = event.min_current_a
+        if event.max_current_a is not None:
+            session.max_a = event.max_current_a
+        if event.phases is not None:
+            session.phases = event.phases
+        if event.priority is not None:
+            session.priority = event.priority
+        self._force.add(key)
+        self._touch(event.station_id, event.evse_id)
+
+    def session_needs(self, station_id: str, evse_id: int) -> dict[str, Any] | None:
+        """What the balancer knows a car at the EVSE needs; None without a transaction."""
+        session = self._sessions.get(f"{station_id}/{evse_id}")
+        if session is None:
+            return None
+        return {
+            "transaction_id": session.transaction_id,
+            "energy_wh": session.remaining_wh(),
+            "departure": session.departure,
+            "min_current_a": session.min_a,
+            "max_current_a": session.max_a,
+            "phases": session.phases,
+            "priority": session.priority,
+        }
 
     def schedule(self, site_id: str) -> None:
         self._pending.add(site_id)
@@ -344,14 +598,14 @@ class LoadBalancer:
             self.schedule(found[0].id)
 
     def _draw_matters(self, key: str, before: float | None, now: float) -> bool:
-        site_slot = key.rsplit("/", 1)
-        found = self.sites.slot(site_slot[0], int(site_slot[1]))
+        station_id, evse_id = key.rsplit("/", 1)
+        found = self.sites.slot(station_id, int(evse_id))
         if found is None:
             return False
         voltage = found[0].voltage_v
         if before is None or abs(now - before) / voltage >= _DRAW_CHANGE_A:
             return True
-        offered = self._offered.get(key)
+        offered = profiles.value_at(self._held.get(key), self.clock.now())
         return offered is not None and now / voltage < offered - self.headroom_a
 
     async def _run_pending(self) -> None:
@@ -379,163 +633,69 @@ class LoadBalancer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # --- charging profiles ------------------------------------------------------------------
+    # --- TxDefaultProfiles ----------------------------------------------------------------------
 
-    async def _apply(
-        self,
-        slot: EvseSlot,
-        allocation: Allocation,
-        periods: list[tuple[int, float]],
-        now: datetime,
-    ) -> None:
-        session = self._sessions.get(slot.key)
+    def _send_defaults(self, site: Site) -> None:
+        """Each smart EVSE of a connected station that does not hold its fallback yet gets it."""
+        for slot in site.evses:
+            if not slot.smart or self.connected(slot.station_id) is None:
+                continue
+            given = self._defaults.get(slot.key)
+            if given is not None and given[0] == slot.fallback_a:
+                continue
+            self._defaults[slot.key] = (slot.fallback_a, "sent")
+            self._spawn(self._send_default(slot))
+
+    async def _send_default(self, slot: EvseSlot) -> None:
         version = self.connected(slot.station_id)
-        if session is None or version is None:
+        if version is None:
+            self._defaults.pop(slot.key, None)
             return
-        payload = _tx_profile(version, slot, session, allocation, periods, now)
+        payload = profiles.default_profile(version, slot, self.clock.now())
         try:
             result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
+            status = result.response.get("status")
         except CommandError as exc:
+            status = f"not answered: {exc}"
+        taken = status == "Accepted"
+        if self._defaults.get(slot.key) == (slot.fallback_a, "sent"):
+            self._defaults[slot.key] = (slot.fallback_a, "taken" if taken else "refused")
+        if not taken:
             log.warning(
-                "charging profile not sent",
-                station_id=slot.station_id,
-                evse=slot.evse_id,
-                error=str(exc),
-            )
-            return
-        status = result.response.get("status")
-        if status == "Accepted":
-            self._offered[slot.key] = allocation.current_a
-            self._offered_periods[slot.key] = periods
-        else:
-            log.warning(
-                "charging profile refused",
+                "default profile not taken",
                 station_id=slot.station_id,
                 evse=slot.evse_id,
                 status=status,
             )
 
-    async def _send_defaults(self, station_id: str) -> None:
-        version = self.connected(station_id)
-        if version is None:
-            return
-        for site in self.sites.of_station(station_id):
-            for slot in site.evses:
-                if slot.station_id != station_id or not slot.smart:
-                    continue
-                payload = _default_profile(version, slot, self.clock.now())
-                try:
-                    await self.commands.send(station_id, "SetChargingProfile", payload)
-                except CommandError as exc:
-                    log.warning("default profile not sent", station_id=station_id, error=str(exc))
-
 
 def _balance_each(
-    inputs: tuple[Site, list[Demand], frozenset[str], float, list[tuple[datetime, Any]]],
+    inputs: tuple[Site, list[Demand], frozenset[str], float, list[_Interval]],
 ) -> list[tuple[datetime, Plan]]:
     site, demands, offline, headroom, intervals = inputs
     return [
         (
-            start,
-            balance(site, demands, limits=limits, offline=offline, now=start, headroom_a=headroom),
+            interval.start,
+            balance(
+                site,
+                demands,
+                limits=interval.limits,
+                offline=offline,
+                fixed=interval.fixed,
+                now=interval.start,
+                headroom_a=headroom,
+            ),
         )
-        for start, limits in intervals
+        for interval in intervals
     ]
 
 
-def _periods(
-    evse: str, plans: list[tuple[datetime, Plan]], now: datetime
-) -> list[tuple[int, float]]:
-    """The car's current from each moment, in seconds from ``now``; equal neighbours merged."""
-    periods: list[tuple[int, float]] = []
+def _schedule_of(evse: str, plans: list[tuple[datetime, Plan]]) -> Schedule:
+    """The car's current from each moment; equal neighbours merged."""
+    schedule: Schedule = []
     for start, plan in plans:
         allocation = plan.of(evse)
         current = allocation.current_a if allocation is not None else 0.0
-        if not periods or abs(periods[-1][1] - current) > 1e-9:
-            periods.append((int((start - now).total_seconds()), current))
-    return periods
-
-
-def _same(a: list[tuple[int, float]], b: list[tuple[int, float]] | None) -> bool:
-    """The same schedule, but for changes below 0.1 A (moments compared to the minute: the
-    same schedule sent a little later starts its periods a little earlier)."""
-    if b is None or len(a) != len(b):
-        return False
-    for (at_a, current_a), (at_b, current_b) in zip(a, b, strict=True):
-        if abs(current_a - current_b) >= _CHANGE_A - 1e-9:
-            return False
-        if at_a and at_b and abs(at_a - at_b) > 90:
-            return False
-    return True
-
-
-def _schedule(periods: list[tuple[int, float]], phases: int, start: datetime) -> dict[str, Any]:
-    return {
-        "startSchedule": start.isoformat(),
-        "chargingRateUnit": "A",
-        "chargingSchedulePeriod": [
-            {"startPeriod": offset, "limit": round(limit, 1), "numberPhases": phases}
-            for offset, limit in periods
-        ],
-    }
-
-
-def _tx_profile(
-    version: str,
-    slot: EvseSlot,
-    session: _Session,
-    allocation: Allocation,
-    periods: list[tuple[int, float]],
-    now: datetime,
-) -> dict[str, Any]:
-    schedule = _schedule(periods, len(allocation.phases), now)
-    profile_id = TX_PROFILE_ID + slot.evse_id
-    if version == "1.6":
-        return {
-            "connectorId": slot.evse_id,
-            "csChargingProfiles": {
-                "chargingProfileId": profile_id,
-                "transactionId": session.transaction_id,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": schedule,
-            },
-        }
-    return {
-        "evseId": slot.evse_id,
-        "chargingProfile": {
-            "id": profile_id,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "TxProfile",
-            "chargingProfileKind": "Absolute",
-            "transactionId": session.station_tx_id,
-            "chargingSchedule": [{"id": profile_id, **schedule}],
-        },
-    }
-
-
-def _default_profile(version: str, slot: EvseSlot, now: datetime) -> dict[str, Any]:
-    schedule = _schedule([(0, slot.fallback_a)], len(slot.wiring.phases), now)
-    profile_id = DEFAULT_PROFILE_ID + slot.evse_id
-    if version == "1.6":
-        return {
-            "connectorId": slot.evse_id,
-            "csChargingProfiles": {
-                "chargingProfileId": profile_id,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxDefaultProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": schedule,
-            },
-        }
-    return {
-        "evseId": slot.evse_id,
-        "chargingProfile": {
-            "id": profile_id,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [{"id": profile_id, **schedule}],
-        },
-    }
+        if not schedule or abs(schedule[-1][1] - current) > 1e-9:
+            schedule.append((start, current))
+    return schedule

@@ -9,7 +9,7 @@ message in, before the answer is released.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -82,6 +82,8 @@ class CentralSystem:
         self.clock = clock
         self.settings = settings or Settings()
         self.events = events or EventBus()
+        # whether the load balancer steers an EVSE (station id, EVSE id): bootstrap sets it
+        self.steers: Callable[[str, int], bool] = lambda station_id, evse_id: False
 
     # --- provisioning (B01-B03 / 1.6 4.2) ---------------------------------------------------
 

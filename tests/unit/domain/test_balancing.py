@@ -45,7 +45,7 @@ def scenarios(
                 max_a=high,
                 min_a=draw(st.sampled_from([0.0, 6.0, 6.0, min(8.0, high)])),
                 smart=draw(st.booleans()) or draw(st.booleans()),
-                fallback_a=draw(st.sampled_from([0.0, 6.0, 10.0])),
+                fallback_a=min(high, draw(st.sampled_from([0.0, 6.0, 10.0]))),
             )
         )
     site = Site("site", tuple(circuits), tuple(evses), draw(st.sampled_from([120.0, 230.0])))
@@ -103,7 +103,11 @@ def _limits(site: Site, extra: dict[str, CircuitLimit]) -> dict[str, float]:
 
 
 def _loads(
-    site: Site, plan: Plan, offline: frozenset[str], demands: list[Demand]
+    site: Site,
+    plan: Plan,
+    offline: frozenset[str],
+    demands: list[Demand],
+    fixed: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Each limit's load, worked out from the plan's currents and the site, independently of
     the code: a car loads the first of its EVSE's phases, as many as it draws on."""
@@ -117,8 +121,11 @@ def _loads(
                 load[f"{circuit}/{p}"] += amps
             load[f"{circuit}/W"] += amps * site.voltage_v * len(phases)
 
+    fixed = fixed or {}
     for slot in site.evses:
-        if not slot.smart or slot.key in offline:
+        if slot.key in fixed:
+            add(slot, [SITE_PHASES[p] for p in slot.wiring.phases], fixed[slot.key])
+        elif not slot.smart or slot.key in offline:
             add(slot, [SITE_PHASES[p] for p in slot.wiring.phases], slot.fallback_a)
     for a in plan.allocations:
         if a.state == "charging":
@@ -195,6 +202,30 @@ def test_properties(
             assert (
                 step.current_a == low or abs(step.current_a * 10 - round(step.current_a * 10)) < TOL
             )
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.data())
+def test_fixed_currents_are_counted_whatever_the_demand(
+    case: tuple[Site, list[Demand], frozenset[str], Policy, dict[str, CircuitLimit]],
+    data: st.DataObject,
+) -> None:
+    """An EVSE named in ``fixed`` (a station that kept an earlier schedule) loads its circuits
+    at the current given, car or not, and the others share what is left within every limit."""
+    site, demands, offline, policy, extra = case
+    keys = sorted(e.key for e in site.evses)
+    chosen = data.draw(st.sets(st.sampled_from(keys))) if keys else set()
+    fixed = {k: data.draw(st.floats(0, 40)) for k in sorted(chosen)}
+    plan = balance(
+        site, demands, policy=policy, limits=extra, offline=offline, fixed=fixed, now=NOW
+    )
+    load = _loads(site, plan, offline, demands, fixed)
+    overloaded = set(plan.overloaded)
+    for name, cap in _limits(site, extra).items():
+        assert load[name] <= cap + TOL * max(1.0, cap) or name in overloaded, name
+    for a in plan.allocations:
+        if a.evse in fixed:
+            assert (a.state, a.current_a) == ("fixed", fixed[a.evse])
 
 
 # --- the policies by hand -------------------------------------------------------------------

@@ -117,6 +117,7 @@ def test_events_encode_with_their_type() -> None:
         "transaction.started",
         "transaction.updated",
         "transaction.ended",
+        "transaction.needs",
         "security.event",
     )
 

@@ -27,6 +27,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from chargegrid.domain import events
 from chargegrid.domain.balancing import CircuitLimit
 from chargegrid.domain.site import (
     DEFAULT_MIN_A,
@@ -302,6 +303,88 @@ async def delete_evse(
             raise NotFoundException(f"no EVSE {station_id}/{evse_id} on site {site_id}")
 
 
+class NeedsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What a car needs, as its driver or an app tells it: the energy still wanted by a
+    departure time, the current range it accepts, its priority (policy ``priority``)."""
+
+    energy_wh: float | None = None
+    departure: Time | None = None
+    min_current_a: float | None = None
+    max_current_a: float | None = None
+    phases: Literal[1, 2, 3] | None = None
+    priority: int | None = None
+
+
+class NeedsOut(msgspec.Struct):
+    transaction_id: int
+    energy_wh: float | None
+    departure: Time | None
+    min_current_a: float | None
+    max_current_a: float | None
+    phases: int | None
+    priority: int
+
+
+def _needs_of(ctx: Ctx, site_id: str, station_id: str, evse_id: int) -> NeedsOut:
+    balancer = _balancer(ctx)
+    with _translated():
+        site = _sites(ctx).get(site_id)
+    if not any(e.station_id == station_id and e.evse_id == evse_id for e in site.evses):
+        raise NotFoundException(f"no EVSE {station_id}/{evse_id} on site {site_id}")
+    known = balancer.session_needs(station_id, evse_id)
+    if known is None:
+        raise NotFoundException(f"no car charging at {station_id}/{evse_id}")
+    return msgspec.convert(known, NeedsOut)
+
+
+@get(
+    "/{site_id:str}/evses/{station_id:str}/{evse_id:int}/needs",
+    summary="What the car at an EVSE needs, as the balancer plans for it",
+)
+async def get_needs(
+    ctx: Ctx, site_id: FromPath[str], station_id: FromPath[str], evse_id: FromPath[int]
+) -> NeedsOut:
+    return _needs_of(ctx, site_id, station_id, evse_id)
+
+
+@put(
+    "/{site_id:str}/evses/{station_id:str}/{evse_id:int}/needs",
+    summary="Tell what the car at an EVSE needs (energy by departure, current, priority)",
+    opt=OPERATOR,
+)
+async def put_needs(
+    ctx: Ctx,
+    site_id: FromPath[str],
+    station_id: FromPath[str],
+    evse_id: FromPath[int],
+    data: JSONBody[NeedsIn],
+) -> NeedsOut:
+    _needs_of(ctx, site_id, station_id, evse_id)  # 404 without the EVSE or a car on it
+    amounts = (data.energy_wh, data.min_current_a, data.max_current_a)
+    if any(v is not None and not 0 <= v < math.inf for v in amounts):
+        raise ClientException("energy and currents are numbers, at least 0", status_code=422)
+    if data.priority is not None and not -1000 <= data.priority <= 1000:
+        raise ClientException("priority is -1000 to 1000", status_code=422)
+    low, high = data.min_current_a, data.max_current_a
+    if low is not None and high is not None and low > high:
+        raise ClientException("min_current_a is above max_current_a", status_code=422)
+    ctx.central.events.publish(
+        events.ChargingNeeds(
+            station_id=station_id,
+            at=ctx.central.clock.now(),
+            evse_id=evse_id,
+            energy_wh=data.energy_wh,
+            departure=data.departure,
+            min_current_a=low,
+            max_current_a=high,
+            phases=data.phases,
+            priority=data.priority,
+            source="api",
+        )
+    )
+    return _needs_of(ctx, site_id, station_id, evse_id)
+
+
 def _plan_out(ctx: Ctx, site_id: str) -> PlanOut:
     balancer = _balancer(ctx)
     with _translated():
@@ -361,4 +444,6 @@ handlers = [
     delete_evse,
     get_plan,
     put_limits,
+    get_needs,
+    put_needs,
 ]

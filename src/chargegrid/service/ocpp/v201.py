@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from msgspec.structs import replace
 
-from chargegrid.domain import autocharge
+from chargegrid.domain import autocharge, events
 from chargegrid.domain.certificates import CertificateUse
 from chargegrid.domain.metering import energy_register_wh
 from chargegrid.domain.model import (
@@ -308,8 +308,33 @@ class Ocpp201Handlers:
     async def notify_ev_charging_needs(
         self, ctx: StationContext, req: m.NotifyEVChargingNeedsRequest
     ) -> m.NotifyEVChargingNeedsResponse:
-        """K15: no smart-charging schedule will follow yet, so Rejected (K15.FR.xx)."""
-        return m.NotifyEVChargingNeedsResponse(status="Rejected")
+        """K15: a car's needs from ISO 15118. On an EVSE the load balancer steers they are
+        Accepted and a charging profile follows (K15.FR.04, the balancer's next run);
+        elsewhere Rejected, as no schedule will follow."""
+        needs = req.charging_needs
+        if not self.central.steers(ctx.station_id, req.evse_id):
+            return m.NotifyEVChargingNeedsResponse(status="Rejected")
+        energy: float | None = None
+        low: float | None = None
+        high: float | None = None
+        if needs.ac_charging_parameters is not None:
+            ac = needs.ac_charging_parameters
+            energy, low, high = float(ac.energy_amount), ac.ev_min_current, ac.ev_max_current
+        elif needs.dc_charging_parameters is not None:
+            dc = needs.dc_charging_parameters
+            energy = None if dc.energy_amount is None else float(dc.energy_amount)
+        self.central.events.publish(
+            events.ChargingNeeds(
+                station_id=ctx.station_id,
+                at=self.central.clock.now(),
+                evse_id=req.evse_id,
+                energy_wh=energy if energy is None or energy >= 0 else None,
+                departure=utc(needs.departure_time) if needs.departure_time else None,
+                min_current_a=float(low) if low is not None and low >= 0 else None,
+                max_current_a=float(high) if high is not None and high > 0 else None,
+            )
+        )
+        return m.NotifyEVChargingNeedsResponse(status="Accepted")
 
     async def notify_ev_charging_schedule(
         self, ctx: StationContext, req: m.NotifyEVChargingScheduleRequest

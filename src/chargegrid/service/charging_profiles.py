@@ -1,0 +1,147 @@
+"""Charging schedules as the load balancer keeps them, and the SetChargingProfile payloads that
+carry them: OCPP 1.6 (3.13, 5.16) and 2.0.1 (K01).
+
+A :data:`Schedule` is absolute: the current (A per phase) from each moment on, the first moment
+being when it was made. Kept that way, the schedule a station accepted can be compared with a
+new one made later, and read at any moment (what the car may draw then).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from chargegrid.domain.site import EvseSlot
+
+Schedule = list[tuple[datetime, float]]
+
+TX_PROFILE_ID = 2000  # + EVSE id: the same id each time, so a new profile replaces the last
+DEFAULT_PROFILE_ID = 1000
+CHANGE_A = 0.1  # smaller changes are not sent
+_SAME_MOMENT_S = 90.0  # the same schedule made a little later moves its moments a little
+
+
+def value_at(schedule: Schedule | None, moment: datetime) -> float | None:
+    """The current ``schedule`` gives at ``moment``: its first period's before it starts."""
+    if not schedule:
+        return None
+    current = schedule[0][1]
+    for start, value in schedule:
+        if start > moment:
+            break
+        current = value
+    return current
+
+
+def same(new: Schedule, held: Schedule | None) -> bool:
+    """The same schedule, but for changes below 0.1 A and moments moved by a minute or so."""
+    if held is None or len(new) != len(held):
+        return False
+    for i, ((at_new, a_new), (at_held, a_held)) in enumerate(zip(new, held, strict=True)):
+        if abs(a_new - a_held) >= CHANGE_A - 1e-9:
+            return False
+        if i and abs((at_new - at_held).total_seconds()) > _SAME_MOMENT_S:
+            return False
+    return True
+
+
+def lower_somewhere(new: Schedule, old: Schedule | None, now: datetime) -> bool:
+    """Whether ``new`` gives less than ``old`` at some moment from ``now`` (no ``old``: the car
+    may draw anything, so yes)."""
+    if old is None:
+        return True
+    moments = sorted({now, *(t for t, _ in new if t > now), *(t for t, _ in old if t > now)})
+    for moment in moments:
+        before, after = value_at(old, moment), value_at(new, moment)
+        if before is not None and after is not None and after < before - 1e-9:
+            return True
+    return False
+
+
+def _step_down(current: float) -> float:
+    """To the 0.1 A the wire carries, never up (16.6 stays 16.6; 16.66 is 16.6)."""
+    return math.floor(current * 10 + 1e-6) / 10
+
+
+def wire_schedule(schedule: Schedule, phases: int) -> dict[str, Any]:
+    """A chargingSchedule: periods from the first moment, in whole seconds; moments within the
+    same second keep the later current (periods must start at distinct offsets)."""
+    start = schedule[0][0]
+    periods: list[dict[str, Any]] = []
+    for moment, current in schedule:
+        offset = max(0, int((moment - start).total_seconds()))
+        period = {"startPeriod": offset, "limit": _step_down(current), "numberPhases": phases}
+        if periods and periods[-1]["startPeriod"] == offset:
+            periods[-1] = period
+        elif not periods or periods[-1]["limit"] != period["limit"]:
+            periods.append(period)
+    return {
+        "startSchedule": start.isoformat(),
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": periods,
+    }
+
+
+def tx_profile(
+    version: str,
+    slot: EvseSlot,
+    transaction_id: int,
+    station_tx_id: str,
+    schedule: Schedule,
+    phases: int,
+) -> dict[str, Any]:
+    """SetChargingProfile with a TxProfile for the running transaction."""
+    wire = wire_schedule(schedule, phases)
+    profile_id = TX_PROFILE_ID + slot.evse_id
+    if version == "1.6":
+        return {
+            "connectorId": slot.evse_id,
+            "csChargingProfiles": {
+                "chargingProfileId": profile_id,
+                "transactionId": transaction_id,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": wire,
+            },
+        }
+    return {
+        "evseId": slot.evse_id,
+        "chargingProfile": {
+            "id": profile_id,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute",
+            "transactionId": station_tx_id,
+            "chargingSchedule": [{"id": profile_id, **wire}],
+        },
+    }
+
+
+def default_profile(version: str, slot: EvseSlot, now: datetime) -> dict[str, Any]:
+    """SetChargingProfile with a TxDefaultProfile at the EVSE's fallback current: what a car
+    that plugs in draws until its TxProfile comes, and what an offline station keeps to."""
+    wire = wire_schedule([(now, slot.fallback_a)], len(slot.wiring.phases))
+    profile_id = DEFAULT_PROFILE_ID + slot.evse_id
+    if version == "1.6":
+        return {
+            "connectorId": slot.evse_id,
+            "csChargingProfiles": {
+                "chargingProfileId": profile_id,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": wire,
+            },
+        }
+    return {
+        "evseId": slot.evse_id,
+        "chargingProfile": {
+            "id": profile_id,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": [{"id": profile_id, **wire}],
+        },
+    }

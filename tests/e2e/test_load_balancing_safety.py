@@ -1,0 +1,217 @@
+"""Load balancing when stations do not do as told, lose their connection, or tell what their
+cars need: end to end, with stations of the `ocpp` package over WebSockets.
+
+What a car may draw is what its station last accepted, until it accepts another: the balancer
+lowers cars first and raises the others only once the lower currents are accepted; a refused
+profile keeps its car counted at its old current (and is tried again); an offline station
+counts at the schedule its car holds. A car's needs from ISO 15118 (NotifyEVChargingNeeds) are
+accepted on a steered EVSE and shape its profile at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from api_client import ADMIN_TOKEN, Api, wait_for
+from ocpp.routing import on
+from ocpp.v201 import call as call201
+from stations import Driver, Station16, Station201, connect, result16, result201
+
+from chargegrid.bootstrap import App, build
+from chargegrid.entrypoints.settings import Settings
+
+TWO = {
+    "circuits": [{"id": "grid", "limit_a": 32}],
+    "evses": [
+        {"station_id": "SF-A", "evse_id": 1, "circuit": "grid"},
+        {"station_id": "SF-B", "evse_id": 1, "circuit": "grid"},
+    ],
+}
+THREE = {
+    "circuits": [{"id": "grid", "limit_a": 32}],
+    "evses": [
+        {"station_id": "SF-A", "evse_id": 1, "circuit": "grid"},
+        {"station_id": "SF-B", "evse_id": 1, "circuit": "grid"},
+        {"station_id": "SF-C", "evse_id": 1, "circuit": "grid"},
+    ],
+}
+
+
+class Stubborn201(Station201):  # type: ignore[misc]
+    """Refuses TxProfiles while ``refuse`` is set; takes everything else."""
+
+    refuse = False
+
+    @on("SetChargingProfile")
+    def on_SetChargingProfile(self, **kwargs: Any) -> Any:
+        self.received.append(("SetChargingProfile", kwargs))
+        purpose = kwargs["charging_profile"]["charging_profile_purpose"]
+        refused = self.refuse and purpose == "TxProfile"
+        return result201.SetChargingProfile(status="Rejected" if refused else "Accepted")
+
+
+class Stubborn16(Station16):  # type: ignore[misc]
+    refuse = False
+
+    @on("SetChargingProfile")
+    def on_SetChargingProfile(self, **kwargs: Any) -> Any:
+        self.received.append(("SetChargingProfile", kwargs))
+        purpose = kwargs["cs_charging_profiles"]["charging_profile_purpose"]
+        refused = self.refuse and purpose == "TxProfile"
+        return result16.SetChargingProfile(status="Rejected" if refused else "Accepted")
+
+
+@pytest.fixture
+async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[tuple[App, Api]]:
+    app = await build(
+        Settings(
+            host="127.0.0.1",
+            ocpp_port=0,
+            api_port=0,
+            db=fresh_db_url("sqlite"),
+            unknown_stations="accept",
+            ping_interval=0,
+            call_timeout=5,
+            admin_token=ADMIN_TOKEN,
+        )
+    )
+    await app.start()
+    assert app.balancer is not None
+    app.balancer.retry_s = 0.5  # a refused profile is tried again after 30 s in production
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
+        ) as client:
+            api = Api(client, ADMIN_TOKEN)
+            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
+            yield app, api
+    finally:
+        await app.stop()
+
+
+def _tx_profiles(cp: Any) -> list[dict[str, Any]]:
+    out = []
+    for action, request in cp.received:
+        if action != "SetChargingProfile":
+            continue
+        profile = request.get("cs_charging_profiles") or request.get("charging_profile")
+        if profile["charging_profile_purpose"] == "TxProfile":
+            out.append(profile)
+    return out
+
+
+def _limits(profile: dict[str, Any]) -> list[float]:
+    schedule = profile["charging_schedule"]
+    schedule = schedule[0] if isinstance(schedule, list) else schedule
+    return [float(p["limit"]) for p in schedule["charging_schedule_period"]]
+
+
+def _last(cp: Any) -> float | None:
+    sent = _tx_profiles(cp)
+    return _limits(sent[-1])[0] if sent else None
+
+
+@pytest.mark.parametrize("version", ["2.0.1", "1.6"])
+async def test_a_refused_decrease_holds_the_others_back(
+    world: tuple[App, Api], version: str
+) -> None:
+    app, api = world
+    await api.put("/sites/depot", TWO)
+    port = app.server.port
+    stubborn = Stubborn201 if version == "2.0.1" else Stubborn16
+    async with (
+        connect(port, "SF-A", version, station_class=stubborn) as a,
+        connect(port, "SF-B", "2.0.1") as b,
+    ):
+        car_a, car_b = Driver(a, version), Driver(b, "2.0.1")
+        assert await car_a.boot() == "Accepted" and await car_b.boot() == "Accepted"
+        await car_a.start("CARD-1", 1000, tx_id="tx-a")
+        await wait_for(lambda: _is(a, 32.0), timeout=5)
+
+        a.refuse = True  # A will not come down
+        await car_b.start("CARD-1", 1000, tx_id="tx-b")
+        # A was asked for 16 A first and refused: it still draws 32 A, so B is paused, not
+        # raised to 16 A
+        await wait_for(lambda: _is(b, 0.0), timeout=5)
+        assert _limits(_tx_profiles(a)[-1])[0] == 16.0
+        plan = await api.get("/sites/depot/plan")
+        held = {x["evse"]: (x["state"], x["current_a"]) for x in plan["allocations"]}
+        assert held["SF-A/1"] == ("fixed", 32.0)
+
+        a.refuse = False  # tried again: A comes down, and only then B goes up
+        await wait_for(lambda: _is(b, 16.0), timeout=10)
+        assert _last(a) == 16.0
+        sent = [(cp, _limits(p)[0]) for cp in (a, b) for p in _tx_profiles(cp)]
+        assert (b, 16.0) in sent and (a, 16.0) in sent
+
+
+async def test_an_offline_station_counts_at_the_schedule_its_car_holds(
+    world: tuple[App, Api],
+) -> None:
+    app, api = world
+    await api.put("/sites/depot", THREE)
+    port = app.server.port
+    async with connect(port, "SF-A", "2.0.1") as a:
+        car_a = Driver(a, "2.0.1")
+        assert await car_a.boot() == "Accepted"
+        await car_a.start("CARD-1", 1000, tx_id="tx-a")
+        await wait_for(lambda: _is(a, 20.0), timeout=5)  # B and C offline at their 6 A
+    # A's connection is gone; its car keeps its 20 A TxProfile
+    async with connect(port, "SF-B", "1.6") as b:
+        car_b = Driver(b, "1.6")
+        assert await car_b.boot() == "Accepted"
+        await car_b.start("CARD-1", 1000)
+        await wait_for(lambda: _is(b, 6.0), timeout=5)  # 32 - 20 (A) - 6 (C)
+        plan = await api.get("/sites/depot/plan")
+        held = {x["evse"]: (x["state"], x["current_a"]) for x in plan["allocations"]}
+        assert held["SF-A/1"] == ("fixed", 20.0)
+        assert sum(current for _, current in held.values()) + 6.0 <= 32.0
+
+
+async def test_a_cars_needs_from_iso15118_shape_its_profile(world: tuple[App, Api]) -> None:
+    app, api = world
+    await api.put("/sites/depot", {**TWO, "policy": "departure"})
+    port = app.server.port
+    async with connect(port, "SF-A", "2.0.1") as a, connect(port, "SF-X", "2.0.1") as x:
+        car_a, car_x = Driver(a, "2.0.1"), Driver(x, "2.0.1")
+        assert await car_a.boot() == "Accepted" and await car_x.boot() == "Accepted"
+        await car_a.start("CARD-1", 1000, tx_id="tx-a")
+        await wait_for(lambda: _is(a, 26.0), timeout=5)  # B offline at 6 A
+        departure = datetime.now(UTC) + timedelta(hours=3)
+        needs = call201.NotifyEVChargingNeeds(
+            evse_id=1,
+            charging_needs={
+                "requested_energy_transfer": "AC_three_phase",
+                "departure_time": departure.isoformat(),
+                "ac_charging_parameters": {
+                    "energy_amount": 20_000,
+                    "ev_min_current": 8,
+                    "ev_max_current": 16,
+                    "ev_max_voltage": 400,
+                },
+            },
+        )
+        answer = await a.call(needs)
+        assert answer.status == "Accepted"
+        await wait_for(lambda: _is(a, 16.0), timeout=5)  # the car's own maximum
+        known = await api.get("/sites/depot/evses/SF-A/1/needs")
+        assert known["energy_wh"] == 20_000 and known["max_current_a"] == 16.0
+        # a station on no site: no schedule will follow, so Rejected (K15)
+        assert (await x.call(needs)).status == "Rejected"
+
+        # the driver (or an app) says what they need through the API, in the same terms
+        await api.put(
+            "/sites/depot/evses/SF-A/1/needs",
+            {"energy_wh": 5000, "departure": departure.isoformat(), "max_current_a": 10},
+        )
+        await wait_for(lambda: _is(a, 10.0), timeout=5)
+        await api.put("/sites/depot/evses/SF-B/1/needs", {"energy_wh": 1}, 404)  # no car
+        await api.put("/sites/depot/evses/SF-A/1/needs", {"energy_wh": -1}, 422)
+
+
+async def _is(cp: Any, limit: float) -> bool:
+    return _last(cp) == limit
