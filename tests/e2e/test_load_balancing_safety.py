@@ -65,6 +65,25 @@ class Stubborn16(Station16):  # type: ignore[misc]
         return result16.SetChargingProfile(status="Rejected" if refused else "Accepted")
 
 
+class Headstrong201(Station201):  # type: ignore[misc]
+    """Takes every profile, and lets its car draw 32 A whatever they say: its composite
+    schedule tells."""
+
+    @on("GetCompositeSchedule")
+    def on_GetCompositeSchedule(self, **kwargs: Any) -> Any:
+        self.received.append(("GetCompositeSchedule", kwargs))
+        return result201.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": kwargs["evse_id"],
+                "duration": kwargs["duration"],
+                "schedule_start": datetime.now(UTC).isoformat(),
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": 32.0}],
+            },
+        )
+
+
 @pytest.fixture
 async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[tuple[App, Api]]:
     app = await build(
@@ -147,6 +166,30 @@ async def test_a_refused_decrease_holds_the_others_back(
         assert _last(a) == 16.0
         sent = [(cp, _limits(p)[0]) for cp in (a, b) for p in _tx_profiles(cp)]
         assert (b, 16.0) in sent and (a, 16.0) in sent
+
+
+async def test_a_station_whose_composite_schedule_is_higher_counts_at_it(
+    world: tuple[App, Api],
+) -> None:
+    app, api = world
+    await api.put("/sites/depot", TWO)
+    port = app.server.port
+    async with (
+        connect(port, "SF-A", "2.0.1", station_class=Headstrong201) as a,
+        connect(port, "SF-B", "1.6") as b,
+    ):
+        car_a, car_b = Driver(a, "2.0.1"), Driver(b, "1.6")
+        assert await car_a.boot() == "Accepted" and await car_b.boot() == "Accepted"
+        await car_b.start("CARD-1", 1000)
+        await wait_for(lambda: _is(b, 32.0), timeout=5)
+        await car_a.start("CARD-1", 1000, tx_id="tx-a")
+        # A took 16 A but its composite schedule says 32 A: it is counted so, B is paused
+        await wait_for(lambda: _is(b, 0.0), timeout=5)
+        asked = [r for action, r in a.received if action == "GetCompositeSchedule"]
+        assert asked[0]["charging_rate_unit"] == "A" and asked[0]["evse_id"] == 1
+        plan = await api.get("/sites/depot/plan")
+        held = {x["evse"]: (x["state"], x["current_a"]) for x in plan["allocations"]}
+        assert held["SF-A/1"] == ("fixed", 32.0)
 
 
 async def test_an_offline_station_counts_at_the_schedule_its_car_holds(

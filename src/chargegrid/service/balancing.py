@@ -66,6 +66,7 @@ RETRY_S = 30.0  # a refused profile is tried again after this, doubling up to ..
 RETRY_MAX_S = 600.0
 _DRAW_CHANGE_A = 1.0
 _ROUNDS = 3  # plans per run when stations refuse the decreases
+_COMPOSITE_SLACK_A = 0.5  # a composite schedule this much above the profile is let be
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ class LoadBalancer:
         self._stuck: dict[str, float] = {}  # key -> current counted: a profile not taken
         self._failures: dict[str, int] = {}  # key -> profiles refused in a row
         self._force: set[str] = set()  # keys sent a profile at the next run, changed or not
+        self._no_composite: set[str] = set()  # stations that cannot tell their composite
         self._loaded: set[str] = set()  # stations whose running transactions were read
         self._ended: set[int] = set()  # transactions ended while a read was under way
         self._reading = 0
@@ -438,6 +440,8 @@ class LoadBalancer:
             self._held[key] = change.schedule
             self._stuck.pop(key, None)
             self._failures.pop(key, None)
+            if slot.station_id not in self._no_composite:
+                self._spawn(self._check_composite(slot, version, change))
             return True
         now = change.schedule[0][0]
         old = profiles.value_at(self._held.get(key), now)
@@ -453,6 +457,46 @@ class LoadBalancer:
             counted_a=self._stuck[key],
         )
         return False
+
+    async def _check_composite(self, slot: EvseSlot, version: str, change: _Change) -> None:
+        """Ask the station what it will really let the car draw (GetCompositeSchedule: 1.6
+        3.13.4, 2.0.1 K08). A station whose composite schedule is above what it accepted is
+        counted at its composite, like one that refused, and tried again later. A station
+        that cannot answer is not asked again."""
+        key = slot.key
+        payload = profiles.composite_request(version, slot.evse_id)
+        try:
+            result = await self.commands.send(slot.station_id, "GetCompositeSchedule", payload)
+        except CommandError as exc:
+            self._no_composite.add(slot.station_id)
+            log.info("no composite schedule", station_id=slot.station_id, error=str(exc))
+            return
+        if self._held.get(key) is not change.schedule:
+            return  # another profile since
+        phases = len(change.allocation.phases)
+        found = profiles.composite_limit(result.response, self._voltage(slot), phases)
+        if found is None:
+            if result.response.get("status") != "Accepted":
+                self._no_composite.add(slot.station_id)
+            return
+        window = change.schedule[0][0] + timedelta(seconds=profiles.COMPOSITE_WINDOW_S)
+        told = max(current for moment, current in change.schedule if moment < window)
+        if found <= told + _COMPOSITE_SLACK_A:
+            return
+        log.warning(
+            "station lets its car draw more than its profile",
+            station_id=slot.station_id,
+            evse=slot.evse_id,
+            profile_a=told,
+            composite_a=found,
+        )
+        self._stuck[key] = found
+        self._failures[key] = self._failures.get(key, 0) + 1
+        self._touch(slot.station_id, slot.evse_id)
+
+    def _voltage(self, slot: EvseSlot) -> float:
+        found = self.sites.slot(slot.station_id, slot.evse_id)
+        return found[0].voltage_v if found is not None else 230.0
 
     def _retry_later(self, site: Site) -> None:
         """Try the refused profiles of the site again, later each time they are refused."""

@@ -145,3 +145,41 @@ def default_profile(version: str, slot: EvseSlot, now: datetime) -> dict[str, An
             "chargingSchedule": [{"id": profile_id, **wire}],
         },
     }
+
+
+COMPOSITE_WINDOW_S = 300
+
+
+def composite_request(version: str, evse_id: int) -> dict[str, Any]:
+    """GetCompositeSchedule for the next five minutes of an EVSE, in amperes."""
+    if version == "1.6":
+        return {"connectorId": evse_id, "duration": COMPOSITE_WINDOW_S, "chargingRateUnit": "A"}
+    return {"evseId": evse_id, "duration": COMPOSITE_WINDOW_S, "chargingRateUnit": "A"}
+
+
+def composite_limit(response: dict[str, Any], voltage_v: float, phases: int) -> float | None:
+    """The highest current (A per phase) of a GetCompositeSchedule answer (1.6
+    ``chargingSchedule``, 2.0.1 ``schedule``), a limit in W read over ``phases`` at
+    ``voltage_v``; None when the answer holds no schedule or is not one."""
+    if response.get("status") != "Accepted":
+        return None
+    schedule = response.get("chargingSchedule") or response.get("schedule")
+    if not isinstance(schedule, dict):
+        return None
+    periods = schedule.get("chargingSchedulePeriod")
+    if not isinstance(periods, list) or not periods:
+        return None
+    unit = schedule.get("chargingRateUnit", "A")
+    highest: float | None = None
+    for period in periods:
+        limit = period.get("limit") if isinstance(period, dict) else None
+        if isinstance(limit, bool) or not isinstance(limit, int | float):
+            return None
+        if not 0 <= limit < math.inf:
+            return None
+        current = float(limit)
+        if unit == "W":
+            used = period.get("numberPhases") or phases
+            current = current / (voltage_v * (used if isinstance(used, int) and used > 0 else 3))
+        highest = current if highest is None else max(highest, current)
+    return highest
