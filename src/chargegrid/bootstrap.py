@@ -240,8 +240,11 @@ def _wire(settings: Settings, store: Store) -> App:
     live = LiveView(store, clock)  # the dashboard's overview, kept from the event bus
     live.attach(system.events)
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
-    sites = Sites(open_site_store(settings.db), clock)
-    balancer = LoadBalancer(sites, commands, store, server.connected, clock)
+    site_store = open_site_store(settings.db)
+    sites = Sites(site_store, clock)
+    balancer = LoadBalancer(
+        sites, commands, store, server.connected, clock, limit_store=site_store
+    )
     system.steers = lambda station_id, evse_id: _steered(sites, station_id, evse_id)
     flexibility = FlexibilityProvider(
         open_peer_store(settings.db),

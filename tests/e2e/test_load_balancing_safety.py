@@ -258,3 +258,40 @@ async def test_a_cars_needs_from_iso15118_shape_its_profile(world: tuple[App, Ap
 
 async def _is(cp: Any, limit: float) -> bool:
     return _last(cp) == limit
+
+
+async def test_limits_outlive_a_restart(fresh_db_url: Callable[[str], str]) -> None:
+    settings = Settings(
+        host="127.0.0.1",
+        ocpp_port=0,
+        api_port=0,
+        db=fresh_db_url("sqlite"),
+        ping_interval=0,
+        admin_token=ADMIN_TOKEN,
+    )
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    block = {
+        "circuit": "grid",
+        "start": ahead.isoformat(),
+        "end": (ahead + timedelta(hours=1)).isoformat(),
+        "limit_w": 11_000,
+    }
+    for run in range(2):
+        app = await build(settings)
+        await app.start()
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
+            ) as client:
+                api = Api(client, ADMIN_TOKEN)
+                if run == 0:
+                    await api.put("/sites/depot", TWO)
+                    limits = {"circuits": {"grid": {"limit_a": 20}}, "blocks": [block]}
+                    await api.put("/sites/depot/limits", limits)
+                plan = await api.get("/sites/depot/plan")
+                assert plan["limits"] == {"grid": {"limit_a": 20.0, "limit_w": None}}, run
+                assert app.balancer is not None
+                later = app.balancer.limits("depot", ahead + timedelta(minutes=30))
+                assert (later["grid"].limit_a, later["grid"].limit_w) == (20.0, 11_000.0)
+        finally:
+            await app.stop()

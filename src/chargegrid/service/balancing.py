@@ -43,7 +43,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -137,6 +137,16 @@ class _Change:
     down: bool  # lower than what the station holds at some moment: sent first
 
 
+class LimitStore(Protocol):
+    """Where the limits over time are kept across restarts."""
+
+    async def save_timeline(
+        self, site_id: str, source: str, blocks: Sequence[LimitBlock]
+    ) -> None: ...
+
+    async def timelines(self) -> list[tuple[str, str, list[LimitBlock]]]: ...
+
+
 class LoadBalancer:
     def __init__(
         self,
@@ -149,6 +159,7 @@ class LoadBalancer:
         delay_s: float = 0.2,
         headroom_a: float = 2.0,
         retry_s: float = RETRY_S,
+        limit_store: LimitStore | None = None,
     ) -> None:
         self.sites = sites
         self.commands = commands
@@ -158,6 +169,9 @@ class LoadBalancer:
         self.delay_s = delay_s
         self.headroom_a = headroom_a
         self.retry_s = retry_s
+        self.limit_store = limit_store
+        self._unsaved: set[tuple[str, str]] = set()  # (site, source) whose limits changed
+        self._saving: asyncio.Task[None] | None = None
         self.plans: dict[str, Plan] = {}
         self._sessions: dict[str, _Session] = {}  # EVSE key ->
         self._held: dict[str, Schedule] = {}  # EVSE key -> TxProfile schedule its station took
@@ -180,6 +194,12 @@ class LoadBalancer:
         self._plan_listeners: list[Callable[[str, Plan], None]] = []
 
     async def start(self, bus: EventBus) -> None:
+        if self.limit_store is not None:  # what the operator and the grid operators set
+            now = self.clock.now()
+            for site_id, source, blocks in await self.limit_store.timelines():
+                kept = [b for b in blocks if b.end is None or b.end > now]
+                if kept and self.sites.exists(site_id):
+                    self._blocks.setdefault(site_id, {})[source] = kept
         # listen first: a transaction that starts while the running ones are read is not lost
         self._stop_listening = bus.listen(self.on_event)
         self.sites.listen(self.schedule)
@@ -192,6 +212,8 @@ class LoadBalancer:
             self._stop_listening()
         for handle in [*self._wakers.values(), *self._retries.values()]:
             handle.cancel()
+        if self._saving is not None:  # the limits set last are written before stopping
+            await asyncio.gather(self._saving, return_exceptions=True)
         for task in [self._flush, *self._tasks]:
             if task is not None:
                 task.cancel()
@@ -229,6 +251,22 @@ class LoadBalancer:
         self.sites.get(site_id)
         self._blocks.setdefault(site_id, {})[source] = list(blocks)
         self.schedule(site_id)
+        if self.limit_store is not None:
+            self._unsaved.add((site_id, source))
+            if self._saving is None or self._saving.done():
+                self._saving = asyncio.get_running_loop().create_task(self._save_limits())
+
+    async def _save_limits(self) -> None:
+        """Write the limits that changed, the latest of each source (a burst costs one write
+        per source)."""
+        assert self.limit_store is not None
+        while self._unsaved:
+            site_id, source = self._unsaved.pop()
+            blocks = self._blocks.get(site_id, {}).get(source, [])
+            try:
+                await self.limit_store.save_timeline(site_id, source, blocks)
+            except Exception:
+                log.exception("limits not saved", site=site_id, source=source)
 
     def timeline(self, site_id: str, source: str) -> list[LimitBlock]:
         """What ``source`` set on the site."""
@@ -658,8 +696,10 @@ class LoadBalancer:
             site_id = self._pending.pop()
             try:
                 await self.rebalance(site_id)
-            except SiteNotFound:
+            except SiteNotFound:  # deleted: its limits went with it
                 self.plans.pop(site_id, None)
+                self._blocks.pop(site_id, None)
+                self._prices.pop(site_id, None)
             except Exception:  # one site's failure does not stop the others'
                 log.exception("load balancing failed", site=site_id)
 

@@ -73,6 +73,9 @@ class Sites:
     def all(self) -> list[Site]:
         return [self._sites[k] for k in sorted(self._sites)]
 
+    def exists(self, site_id: str) -> bool:
+        return site_id in self._sites
+
     def get(self, site_id: str) -> Site:
         site = self._sites.get(site_id)
         if site is None:

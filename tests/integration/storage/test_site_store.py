@@ -5,12 +5,14 @@ EVSEs, and an EVSE cannot be on two sites (the primary key, whatever the service
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chargegrid.adapters.storage.sites import SqlSiteStore, open_site_store
+from chargegrid.domain.balancing import CircuitLimit
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+from chargegrid.service.balancing import LimitBlock
 from chargegrid.service.sites import SiteConflict
 
 AT = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -73,3 +75,27 @@ async def test_an_evse_on_one_site_only(store: SqlSiteStore) -> None:
     with pytest.raises(SiteConflict, match="on another site"):  # a 409 at the API
         await store.save(thief, AT)
     assert [s.id for s in await store.all()] == ["depot"]  # nothing of it was written
+
+
+async def test_limits_over_time_are_kept_per_source(store: SqlSiteStore) -> None:
+    await store.save(DEPOT, AT)
+    operator = [
+        LimitBlock("grid", CircuitLimit(limit_a=100.0)),
+        LimitBlock("garage", CircuitLimit(limit_w=11_000.0), AT, AT + timedelta(hours=1)),
+    ]
+    grid = [LimitBlock("grid", CircuitLimit(phase_a=(40.0, None, 32.5)), AT)]
+    await store.save_timeline("depot", "operator", operator)
+    await store.save_timeline("depot", "oscp:dso:g1", grid)
+    assert sorted(await store.timelines()) == [
+        ("depot", "operator", operator),
+        ("depot", "oscp:dso:g1", grid),
+    ]
+    await store.save_timeline("depot", "operator", operator[1:])  # replaces that source's
+    await store.save(DEPOT, AT + timedelta(minutes=1))  # an edit of the site keeps them
+    assert dict(((s, src), b) for s, src, b in await store.timelines()) == {
+        ("depot", "operator"): operator[1:],
+        ("depot", "oscp:dso:g1"): grid,
+    }
+    await store.save_timeline("depot", "oscp:dso:g1", [])
+    assert await store.delete("depot")  # a site deleted takes its limits
+    assert await store.timelines() == []

@@ -4,6 +4,7 @@ with its circuits and EVSEs, in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +14,15 @@ from sqlalchemy import exc as sa_exc
 from chargegrid.adapters.storage import tables
 from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.adapters.storage.side import SideStore, engines
+from chargegrid.domain.balancing import CircuitLimit
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
+from chargegrid.service.balancing import LimitBlock
 from chargegrid.service.sites import SiteConflict
 
 _S = tables.sites
 _C = tables.site_circuits
 _E = tables.site_evses
+_L = tables.site_limits
 
 
 def open_site_store(url: str) -> SqlSiteStore:
@@ -96,8 +100,52 @@ class SqlSiteStore(SideStore):
         return tuple((row[0], str(row[1])) for row in rows)
 
     async def delete(self, site_id: str) -> bool:
+        await self._write(delete(_L).where(_L.c.site_id == site_id))
         result = await self._write(delete(_S).where(_S.c.id == site_id))
         return bool(result.rowcount)
+
+    async def save_timeline(self, site_id: str, source: str, blocks: Sequence[LimitBlock]) -> None:
+        """What ``source`` set on the site, replacing what it set before."""
+
+        async def write() -> None:
+            async with self._writer.begin() as conn:
+                where = (_L.c.site_id == site_id) & (_L.c.source == source)
+                await conn.execute(delete(_L).where(where))
+                if blocks:
+                    await conn.execute(
+                        insert(_L),
+                        [_limit_row(site_id, source, i, b) for i, b in enumerate(blocks)],
+                    )
+
+        try:
+            await self._whole(write())
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"{self.what} write failed: {exc}") from exc
+
+    async def timelines(self) -> list[tuple[str, str, list[LimitBlock]]]:
+        """Every source's limits on every site: (site id, source, blocks in order)."""
+        out: dict[tuple[str, str], list[LimitBlock]] = {}
+        query = select(_L).order_by(_L.c.site_id, _L.c.source, _L.c.seq)
+        for row in await self._read(query):
+            phases = tuple(row.phase_a) if isinstance(row.phase_a, list) else (None,) * 3
+            limit = CircuitLimit(row.limit_a, row.limit_w, phases)
+            block = LimitBlock(row.circuit, limit, row.starts_at, row.ends_at)
+            out.setdefault((row.site_id, row.source), []).append(block)
+        return [(site, source, blocks) for (site, source), blocks in out.items()]
+
+
+def _limit_row(site_id: str, source: str, seq: int, block: LimitBlock) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "source": source,
+        "seq": seq,
+        "circuit": block.circuit,
+        "starts_at": block.start,
+        "ends_at": block.end,
+        "limit_a": block.limit.limit_a,
+        "limit_w": block.limit.limit_w,
+        "phase_a": list(block.limit.phase_a),
+    }
 
 
 def _slot_row(site_id: str, slot: EvseSlot) -> dict[str, Any]:

@@ -471,6 +471,24 @@ site_evses = Table(
     Index(None, "site_id"),
 )
 
+# Limits over time on a site's circuits, per source ("operator", "oscp:<peer>:<group>", ...):
+# what the load balancer keeps to, so that a restart forgets none. Not tied to the sites row,
+# which is written anew at each edit of the site.
+site_limits = Table(
+    "site_limits",
+    metadata,
+    Column("site_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("seq", Integer, nullable=False),  # the block's place in its source's list
+    Column("circuit", Text, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=True),
+    Column("ends_at", UtcDateTime, nullable=True),
+    Column("limit_a", Float, nullable=True),
+    Column("limit_w", Float, nullable=True),
+    Column("phase_a", JsonText, nullable=False),  # [L1, L2, L3], each A or null
+    PrimaryKeyConstraint("site_id", "source", "seq"),
+)
+
 # OSCP 2.0 Capacity Providers chargegrid is the Flexibility Provider of. The token chargegrid
 # presents to the peer is kept as given (it must be sent); the one the peer presents, hashed.
 oscp_peers = Table(
