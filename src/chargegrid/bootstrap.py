@@ -254,6 +254,7 @@ def _wire(settings: Settings, store: Store) -> App:
         clock,
         settings.oscp_url,
         measurement_interval_s=settings.oscp_measurement_interval,
+        asset_measurements=settings.oscp_asset_measurements,
     )
     api = ApiServer(
         create_api(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -138,10 +139,10 @@ async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[World]:
         await server.stop()
 
 
-def _headers(token: str, request_id: str = "req-1") -> dict[str, str]:
+def _headers(token: str, request_id: str | None = None) -> dict[str, str]:
     return {
         "Authorization": f"Token {token}",
-        "X-Request-ID": request_id,
+        "X-Request-ID": request_id or str(uuid.uuid4()),  # a new request: a new id
         "Content-Type": "application/json",
     }
 
@@ -260,6 +261,7 @@ async def test_a_capacity_provider_sets_the_limit(world: World) -> None:
             answer = await client.post(f"{fp}/{name}", json=body, headers=_headers(token))
             assert answer.status_code == status, (name, answer.text)
             assert "message" in answer.json(), name
+            assert "names another request" not in answer.json()["message"], name
         no_id = {"Authorization": f"Token {fp_token}"}
         answer = await client.post(f"{fp}/heartbeat", json={}, headers=no_id)
         assert answer.status_code == 400

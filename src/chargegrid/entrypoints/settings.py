@@ -48,9 +48,11 @@ class Settings:
     contract_provider: str = ""
     contract_provider_token: str = field(default="", repr=False)
     # OSCP 2.0 (chargegrid as Flexibility Provider): the base URL Capacity Providers reach it at
-    # (default: http://HOST:API_PORT/oscp/fp/2.0) and how often it reports measurements
+    # (default: http://HOST:API_PORT/oscp/fp/2.0) and how often it reports measurements; whether
+    # each peer also gets UpdateAssetMeasurements (a message for a Capacity Optimizer)
     oscp_url: str = ""
     oscp_measurement_interval: float = 900.0
+    oscp_asset_measurements: bool = False
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -144,6 +146,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--oscp-measurement-interval",
         type=float,
         help="seconds between OSCP UpdateGroupMeasurements (default 900)",
+    )
+    parser.add_argument(
+        "--oscp-asset-measurements",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send OSCP peers UpdateAssetMeasurements (each EVSE) with the group ones, for a "
+        "Capacity Provider that is also the Capacity Optimizer",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

@@ -8,16 +8,37 @@ The exchange with a CP (OSCP 2.0, the codec in :mod:`chargegrid.protocols.oscp`)
    band, and which site (or circuit of a site) each of its groups is. chargegrid makes a token
    for the CP to call it with and sends it in a Register, with chargegrid's own base URL. The CP
    may register back with a new token for chargegrid to use; it then replaces the first.
-2. **Handshake.** The CP's Handshake says how often it wants a Heartbeat; chargegrid answers
-   204, then sends a HandshakeAcknowledge with the request's id as X-Correlation-ID (the
-   204-then-callback pattern every message follows).
+2. **Handshake.** The CP's Handshake says how often it wants a Heartbeat (at least 1 s) and
+   how it wants energy counted; chargegrid answers 204, then sends a HandshakeAcknowledge with
+   the request's id as X-Correlation-ID (the 204-then-callback pattern every message follows).
+   A HandshakeAcknowledge chargegrid receives must name the Handshake it answers likewise.
 3. **Heartbeats** at the interval asked, both ways; a CP's own tell when it stops listening.
 4. **UpdateGroupCapacityForecast** (type CONSUMPTION) becomes limits over time on the group's
    circuit: a current on each phase or one phase, or a power (``W``, ``kW``, or energy per block
    as its average power), replacing the CP's earlier forecast for that group. Other forecast
-   types (GENERATION, OPTIMUM, the FALLBACK ones) are acknowledged and logged, not applied.
+   types (GENERATION, OPTIMUM, the FALLBACK ones) are acknowledged and logged, not applied. A
+   forecast sent in segments (X-Segment-Index/-Count, each after the first naming the one
+   before in X-Correlation-ID) is applied whole once its last segment is in.
 5. **UpdateGroupMeasurements** report, every ``measurement_interval_s`` (15 minutes), the
-   energy the group's charging imported since the last report.
+   energy the group's charging imported: since the last report (INTERMITTENT, the default, with
+   ``initial_measure_time``), or, when the CP's Handshake asks for CONTINUOUS alone, since
+   chargegrid began counting (``initial_measure_time`` then says when: a restart starts over).
+   With ``asset_measurements``, an UpdateAssetMeasurements follows with each EVSE of the group
+   (asset id ``STATION/EVSE``, CHARGING): its energy counted the same way and the power it
+   draws now. OSCP 2.0 addresses that message to a Capacity Optimizer; it is for a CP that also
+   takes that role.
+6. **AdjustGroupCapacityForecast**, when the operator asks (:meth:`adjust`), or when a run of
+   the balancer pauses cars under a group's circuit for want of room and the CP's forecast in
+   force is the limit that holds: the blocks in force with the paused cars' minimum added,
+   asked only if the balancer, run on the raised limits, would let one of them charge; at most
+   once per ``adjust_interval_s`` (15 minutes) per group.
+7. **GroupCapacityComplianceError** when a run finds the group's circuit over the forecast
+   because of what the EVSEs counted at their fallback current (offline, or not smart) draw
+   alone: the blocks concerned and a message naming the group and the EVSEs, once for each
+   block (the error is not repeated on every run).
+
+A request already served (the same X-Request-ID, message and body from the same CP: a retry) is
+answered 204 and not served again; the same X-Request-ID with another body is refused (400).
 
 Errors: :class:`~chargegrid.protocols.oscp.OscpError` for a request that cannot be served, with
 the HTTP status to answer (401 unknown token, 400 a body or group that does not fit, 404 no such
@@ -31,7 +52,8 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,11 +62,12 @@ from typing import Any, Protocol
 import structlog
 
 from chargegrid.domain import events
-from chargegrid.domain.balancing import CircuitLimit
+from chargegrid.domain.balancing import CircuitLimit, Plan, balance
 from chargegrid.domain.site import SITE_PHASES
 from chargegrid.protocols import oscp
 from chargegrid.protocols.oscp.errors import UNAUTHORIZED
 from chargegrid.protocols.oscp.table import Role
+from chargegrid.service import oscp_signals as signals
 from chargegrid.service.balancing import LimitBlock, LoadBalancer
 from chargegrid.service.events import Envelope, EventBus
 from chargegrid.service.ports import Clock
@@ -54,10 +77,19 @@ log = structlog.get_logger(__name__)
 
 VERSION = "2.0"
 DEFAULT_HEARTBEAT_S = 300.0
+SEEN_REQUESTS = 1024  # request ids remembered per CP, to serve a retry once
+MAX_SEGMENTS = 100
+_INTERMITTENT = oscp.MeasurementConfiguration.INTERMITTENT
+_CONTINUOUS = oscp.MeasurementConfiguration.CONTINUOUS
 
 
 class PeerError(Exception):
     """A peer the operator cannot add: the message says why."""
+
+
+class NotDelivered(Exception):
+    """A message the operator asked for that the peer did not take (unreachable, or answered
+    other than 204): the message says which."""
 
 
 @dataclass
@@ -93,6 +125,16 @@ class Transport(Protocol):
 
 
 @dataclass
+class _Segments:
+    """The segments of a forecast received so far."""
+
+    forecast_type: oscp.CapacityForecastType
+    count: int
+    last_request_id: str
+    blocks: list[oscp.ForecastedBlock]
+
+
+@dataclass
 class _Live:
     """What is not stored: when each thing was last sent, energy counted since."""
 
@@ -100,7 +142,21 @@ class _Live:
     heartbeat_seen: datetime | None = None
     offline_mode_at: datetime | None = None
     measured_at: datetime | None = None
+    counting_since: datetime | None = None
+    configuration: tuple[oscp.MeasurementConfiguration, ...] = ()  # the CP's Handshake's
     energy_wh: dict[str, Decimal] = field(default_factory=dict)  # group -> since measured_at
+    total_wh: dict[str, Decimal] = field(default_factory=dict)  # group -> since counting_since
+    asset_wh: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (group, EVSE) ->
+    asset_total_wh: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    requests: OrderedDict[tuple[str, str], bytes] = field(default_factory=OrderedDict)  # -> body
+    segments: dict[str, _Segments] = field(default_factory=dict)  # group ->
+    forecasts: dict[str, list[signals.Held]] = field(default_factory=dict)  # group -> in use
+    asked_at: dict[str, datetime] = field(default_factory=dict)  # group -> last adjustment
+    reported: dict[str, set[oscp.ForecastedBlock]] = field(default_factory=dict)  # group ->
+
+    @property
+    def continuous(self) -> bool:
+        return _CONTINUOUS in self.configuration and _INTERMITTENT not in self.configuration
 
 
 def _hash(token: str) -> str:
@@ -118,6 +174,8 @@ class FlexibilityProvider:
         own_url: str,
         *,
         measurement_interval_s: float = 900.0,
+        adjust_interval_s: float = 900.0,
+        asset_measurements: bool = False,
         tick_s: float = 1.0,
     ) -> None:
         self.store = store
@@ -127,16 +185,20 @@ class FlexibilityProvider:
         self.clock = clock
         self.own_url = own_url.rstrip("/")
         self.measurement_interval_s = measurement_interval_s
+        self.adjust_interval_s = adjust_interval_s
+        self.asset_measurements = asset_measurements
         self.tick_s = tick_s
         self._peers: dict[str, OscpPeer] = {}
         self._live: dict[str, _Live] = {}
         self._tx_energy: dict[int, Decimal] = {}
+        self._power_w: dict[str, float] = {}  # EVSE key -> what it draws now
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_listening: Callable[[], None] | None = None
 
     async def start(self, bus: EventBus) -> None:
         self._peers = {p.id: p for p in await self.store.all()}
         self._stop_listening = bus.listen(self.on_event)
+        self.balancer.on_plan(self.on_plan)
         self._spawn(self._run())
         for peer in self._peers.values():
             if peer.state == "registering":
@@ -188,6 +250,7 @@ class FlexibilityProvider:
         if peer is None:
             return False
         await self.store.delete(peer_id)
+        self._live.pop(peer_id, None)
         for group, target in peer.groups.items():
             site_id, _ = self._split(target)
             with contextlib.suppress(SiteNotFound):
@@ -205,20 +268,35 @@ class FlexibilityProvider:
         if (Role.CAPACITY_PROVIDER, Role.FLEXIBILITY_PROVIDER) not in spec.flows:
             raise oscp.OscpError(f"a Capacity Provider does not send {spec.title} to an FP")
         message = oscp.decode(name, body)
+        live = self.live(peer.id)
+        seen, digest = (name, incoming.request_id), hashlib.sha256(body).digest()
+        if seen in live.requests:
+            if live.requests[seen] != digest:
+                raise oscp.OscpError(
+                    f"X-Request-ID {incoming.request_id[:64]} names another request"
+                )
+            log.info("OSCP retry, served before", peer=peer.id, message=spec.title)
+            return
         log.info("OSCP message", peer=peer.id, message=spec.title, request_id=incoming.request_id)
         if isinstance(message, oscp.Register):
             await self._registered(peer, message)
         elif isinstance(message, oscp.Handshake):
             await self._handshake(peer, message, incoming.request_id)
         elif isinstance(message, oscp.HandshakeAcknowledge):
+            if incoming.correlation_id is None:
+                raise oscp.OscpError("a HandshakeAcknowledge names its Handshake: X-Correlation-ID")
             peer.state = "handshaken"
             await self._save(peer)
         elif isinstance(message, oscp.Heartbeat):
-            live = self.live(peer.id)
             live.heartbeat_seen = self.clock.now()
             live.offline_mode_at = message.offline_mode_at
         elif isinstance(message, oscp.UpdateGroupCapacityForecast):
-            self._forecast(peer, message)
+            whole = self._segment(peer, message, incoming)
+            if whole is not None:
+                self._forecast(peer, whole)
+        live.requests[seen] = digest
+        while len(live.requests) > SEEN_REQUESTS:
+            live.requests.popitem(last=False)
 
     def _peer_of(self, token: str) -> OscpPeer:
         digest = _hash(token)
@@ -239,10 +317,12 @@ class FlexibilityProvider:
     async def _handshake(self, peer: OscpPeer, message: oscp.Handshake, request_id: str) -> None:
         asked = message.required_behaviour
         interval = None
-        if not isinstance(asked, oscp.UnsetType) and not isinstance(
-            asked.heartbeat_interval, oscp.UnsetType
-        ):
-            interval = float(asked.heartbeat_interval)
+        if not isinstance(asked, oscp.UnsetType):
+            if not isinstance(asked.heartbeat_interval, oscp.UnsetType):
+                interval = float(asked.heartbeat_interval)
+                if interval < 1:  # OSCP 2.0 RequiredBehaviour: "1 or higher" when given
+                    raise oscp.OscpError("heartbeat_interval is below 1 second")
+            self.live(peer.id).configuration = asked.measurement_configuration
         peer.heartbeat_interval_s = interval
         peer.state = "handshaken"
         await self._save(peer)
@@ -252,6 +332,47 @@ class FlexibilityProvider:
             )
         )
         self._spawn(self._send(peer, answer, correlation_id=request_id))
+
+    def _segment(
+        self, peer: OscpPeer, message: oscp.UpdateGroupCapacityForecast, incoming: oscp.Incoming
+    ) -> oscp.UpdateGroupCapacityForecast | None:
+        """The whole forecast, once this is its last segment (or it came whole); 400 for a
+        segment out of order."""
+        if message.group_id not in peer.groups:
+            raise oscp.OscpError(f"group {message.group_id!r} is not one of this peer's")
+        oscp.capacity_blocks(message)  # each segment's blocks checked as it comes
+        live = self.live(peer.id)
+        if incoming.segment is None or incoming.segment == (1, 1):
+            live.segments.pop(message.group_id, None)
+            return message
+        index, count = incoming.segment
+        if count > MAX_SEGMENTS:
+            raise oscp.OscpError(f"more than {MAX_SEGMENTS} segments")
+        if index == 1:
+            live.segments[message.group_id] = _Segments(
+                message.forecast_type, count, incoming.request_id, list(message.forecasted_blocks)
+            )
+            return None
+        held = live.segments.get(message.group_id)
+        if held is None or held.count != count:
+            raise oscp.OscpError(f"segment {index} of {count} without the ones before")
+        if incoming.correlation_id != held.last_request_id:
+            raise oscp.OscpError(
+                f"segment {index} of {count}: X-Correlation-ID is not the previous segment's "
+                "X-Request-ID"
+            )
+        if held.forecast_type is not message.forecast_type:
+            raise oscp.OscpError(f"segment {index} of {count} is of another type")
+        held.blocks.extend(message.forecasted_blocks)
+        held.last_request_id = incoming.request_id
+        if index < count:
+            return None
+        del live.segments[message.group_id]
+        return oscp.UpdateGroupCapacityForecast(
+            group_id=message.group_id,
+            forecast_type=message.forecast_type,
+            forecasted_blocks=tuple(held.blocks),
+        )
 
     def _forecast(self, peer: OscpPeer, message: oscp.UpdateGroupCapacityForecast) -> None:
         target = peer.groups.get(message.group_id)
@@ -267,7 +388,10 @@ class FlexibilityProvider:
             return
         site_id, circuit = self._target(target)
         voltage = self.sites.get(site_id).voltage_v
-        blocks = [_limit_block(circuit, b, voltage) for b in oscp.capacity_blocks(message)]
+        held = [(b, oscp.capacity_block(b)) for b in message.forecasted_blocks]
+        held.sort(key=lambda h: (h[1].start, h[1].phase or ""))
+        blocks = [_limit_block(circuit, cb, voltage) for _, cb in held]
+        self.live(peer.id).forecasts[message.group_id] = held
         self.balancer.set_timeline(site_id, f"oscp:{peer.id}:{message.group_id}", blocks)
         log.info("OSCP forecast applied", peer=peer.id, group=message.group_id, blocks=len(blocks))
 
@@ -293,18 +417,27 @@ class FlexibilityProvider:
     async def _send(
         self, peer: OscpPeer, message: oscp.Message, correlation_id: str | None = None
     ) -> bool:
+        _, status = await self._post(peer, message, correlation_id)
+        return status == 204
+
+    async def _post(
+        self, peer: OscpPeer, message: oscp.Message, correlation_id: str | None = None
+    ) -> tuple[str, int | None]:
+        """The request id and the peer's HTTP status (None: not reached)."""
         headers = oscp.request_headers(oscp.Token(peer.token_out), correlation_id=correlation_id)
+        request_id = headers["X-Request-ID"]
         url = oscp.endpoint_url(peer.base_url, message)
         name = oscp.spec_of(message).title
         try:
             status = await self.transport.post(url, headers, oscp.encode(message))
         except OSError as exc:
             log.warning("OSCP peer unreachable", peer=peer.id, message=name, error=str(exc))
-            return False
+            return request_id, None
         if status != 204:
             log.warning("OSCP peer refused", peer=peer.id, message=name, status=status)
-            return False
-        return True
+        else:
+            log.info("OSCP message sent", peer=peer.id, message=name, request_id=request_id)
+        return request_id, status
 
     async def _run(self) -> None:
         while True:
@@ -328,28 +461,175 @@ class FlexibilityProvider:
             beat = oscp.Heartbeat(offline_mode_at=now + timedelta(seconds=2 * interval))
             await self._send(peer, beat)
         if live.measured_at is None:
-            live.measured_at = now
+            live.measured_at = live.counting_since = now
         elif now - live.measured_at >= timedelta(seconds=self.measurement_interval_s):
             await self._measurements(peer, live, now)
 
     async def _measurements(self, peer: OscpPeer, live: _Live, now: datetime) -> None:
-        since = live.measured_at
+        since = live.counting_since if live.continuous else live.measured_at
         assert since is not None
         for group in sorted(peer.groups):
-            energy = live.energy_wh.get(group, Decimal(0))
-            reading = oscp.EnergyMeasurement(
-                value=float(energy),
-                phase=oscp.PhaseIndicator.ALL,
-                unit=oscp.EnergyMeasurementUnit.WH,
-                direction=oscp.EnergyFlowDirection.IMPORT,
-                energy_type=oscp.EnergyType.FLEXIBLE,
-                measure_time=now,
-                initial_measure_time=since,
-            )
+            counts = live.total_wh if live.continuous else live.energy_wh
+            reading = _energy(counts.get(group, Decimal(0)), now, since)
             message = oscp.UpdateGroupMeasurements(group_id=group, measurements=(reading,))
             if await self._send(peer, message):
                 live.energy_wh[group] = Decimal(0)
+            if self.asset_measurements:
+                await self._asset_measurements(peer, live, group, now, since)
         live.measured_at = now
+
+    async def _asset_measurements(
+        self, peer: OscpPeer, live: _Live, group: str, now: datetime, since: datetime
+    ) -> None:
+        try:
+            site_id, circuit = self._target(peer.groups[group])
+        except PeerError:
+            return  # its site went; the group measurements said 0
+        site = self.sites.get(site_id)
+        under = site.under(circuit)
+        counts = live.asset_total_wh if live.continuous else live.asset_wh
+        assets = [
+            oscp.AssetMeasurement(
+                asset_id=slot.key,
+                asset_category=oscp.AssetCategory.CHARGING,
+                energy_measurement=_energy(counts.get((group, slot.key), Decimal(0)), now, since),
+                instantaneous_measurement=oscp.InstantaneousMeasurement(
+                    value=self._power_w.get(slot.key, 0.0),
+                    phase=oscp.PhaseIndicator.ALL,
+                    unit=oscp.InstantaneousMeasurementUnit.W,
+                    measure_time=now,
+                ),
+            )
+            for slot in sorted(site.evses, key=lambda e: e.key)
+            if slot.circuit in under
+        ]
+        if not assets:
+            return
+        message = oscp.UpdateAssetMeasurements(group_id=group, measurements=tuple(assets))
+        if await self._send(peer, message):
+            for slot in site.evses:
+                live.asset_wh.pop((group, slot.key), None)
+
+    # --- asking for capacity, owning up to what cannot be kept --------------------------------
+
+    async def adjust(
+        self,
+        peer_id: str,
+        group: str,
+        blocks: Sequence[oscp.ForecastedBlock],
+        forecast_type: oscp.CapacityForecastType = oscp.CapacityForecastType.CONSUMPTION,
+    ) -> str:
+        """Ask the CP for other capacity for ``group`` (the operator's AdjustGroupCapacityForecast);
+        the request id, once the CP took it. KeyError for an unknown peer or group, PeerError
+        for a peer not yet registered, NotDelivered when the CP did not take it."""
+        peer = self._peers[peer_id]
+        if group not in peer.groups:
+            raise KeyError(group)
+        if peer.state == "registering":
+            raise PeerError(f"OSCP peer {peer_id} has not registered yet")
+        message = oscp.AdjustGroupCapacityForecast(
+            group_id=group, forecast_type=forecast_type, forecasted_blocks=tuple(blocks)
+        )
+        request_id, status = await self._post(peer, message)
+        if status != 204:
+            said = "could not be reached" if status is None else f"answered {status}"
+            raise NotDelivered(f"OSCP peer {peer_id} {said}")
+        return request_id
+
+    def on_plan(self, site_id: str, plan: Plan) -> None:
+        """After each run of the balancer: a GroupCapacityComplianceError or an
+        AdjustGroupCapacityForecast for the groups on the site that need one (see the module's
+        documentation); sent in the background."""
+        now = self.clock.now()
+        for peer in list(self._peers.values()):
+            if peer.state == "registering":
+                continue
+            live = self.live(peer.id)
+            for group, target in sorted(peer.groups.items()):
+                held = live.forecasts.get(group)
+                if not held or self._split(target)[0] != site_id:
+                    continue
+                try:
+                    _, circuit = self._target(target)
+                except PeerError:
+                    continue
+                if not self._complain(peer, live, group, circuit, plan, held, now):
+                    self._ask(peer, live, group, circuit, plan, held, now)
+
+    def _complain(
+        self,
+        peer: OscpPeer,
+        live: _Live,
+        group: str,
+        circuit: str,
+        plan: Plan,
+        held: list[signals.Held],
+        now: datetime,
+    ) -> bool:
+        site_id, _ = self._split(peer.groups[group])
+        site = self.sites.get(site_id)
+        load, fixed = signals.fixed_load(site, circuit, self._offline(site_id))
+        blocks = signals.compliance_blocks(site, circuit, plan, held, load, now)
+        if not blocks:
+            return False
+        reported = live.reported.setdefault(group, set())
+        new = [b for b in blocks if b not in reported]
+        if new:
+            reported.update(new)
+            over = [n for n in plan.overloaded if n.startswith(f"{circuit}/")]
+            text = (
+                f"group {group} (site {site_id}, circuit {circuit}) cannot keep to "
+                f"{len(new)} forecasted block(s): EVSEs offline or without smart charging "
+                f"({', '.join(fixed)}) may draw {max(load.amps):.1f} A a phase, "
+                f"{load.watts:.0f} W, over {', '.join(over)}"
+            )
+            message = oscp.GroupCapacityComplianceError(message=text, forecasted_blocks=tuple(new))
+            log.warning("OSCP group over its capacity", peer=peer.id, group=group, reason=text)
+            self._spawn(self._send(peer, message))
+        return True
+
+    def _ask(
+        self,
+        peer: OscpPeer,
+        live: _Live,
+        group: str,
+        circuit: str,
+        plan: Plan,
+        held: list[signals.Held],
+        now: datetime,
+    ) -> None:
+        last = live.asked_at.get(group)
+        if last is not None and now - last < timedelta(seconds=self.adjust_interval_s):
+            return
+        site_id, _ = self._split(peer.groups[group])
+        site = self.sites.get(site_id)
+        asks = signals.adjustment(site, circuit, plan, held, now)
+        if not asks:
+            return
+        limits = signals.relaxed(self.balancer.limits(site_id, now), circuit, asks, site.voltage_v)
+        paused = {a.evse for a in plan.allocations if a.state == "paused"}
+        then = balance(
+            site,
+            self.balancer.demands(site),
+            limits=limits,
+            offline=self._offline(site_id),
+            now=now,
+            headroom_a=self.balancer.headroom_a,
+        )
+        if not any(a.state == "charging" and a.evse in paused for a in then.allocations):
+            return  # another limit holds them back: more from this CP would not help
+        live.asked_at[group] = now
+        message = oscp.AdjustGroupCapacityForecast(
+            group_id=group,
+            forecast_type=oscp.CapacityForecastType.CONSUMPTION,
+            forecasted_blocks=tuple(fb for _, fb in asks),
+        )
+        log.info("OSCP asking for capacity", peer=peer.id, group=group, cars=len(paused))
+        self._spawn(self._send(peer, message))
+
+    def _offline(self, site_id: str) -> frozenset[str]:
+        site = self.sites.get(site_id)
+        return frozenset(e.key for e in site.evses if self.balancer.connected(e.station_id) is None)
 
     # --- energy, from the transactions' meter values ---------------------------------------
 
@@ -359,6 +639,11 @@ class FlexibilityProvider:
             if isinstance(event, events.TransactionStarted):
                 self._tx_energy[event.transaction_id] = event.energy_wh or Decimal(0)
             return
+        key = f"{event.station_id}/{event.evse_id}"
+        if isinstance(event, events.TransactionEnded):
+            self._power_w.pop(key, None)
+        elif event.power_w is not None:
+            self._power_w[key] = float(event.power_w)
         if event.energy_wh is None:
             return
         before = self._tx_energy.get(event.transaction_id, Decimal(0))
@@ -377,8 +662,12 @@ class FlexibilityProvider:
             for group, target in peer.groups.items():
                 site_id, circuit = self._split(target)
                 if site_id == site.id and (circuit is None or circuit in site.path(slot.circuit)):
-                    energy = self.live(peer.id).energy_wh
-                    energy[group] = energy.get(group, Decimal(0)) + delta
+                    live = self.live(peer.id)
+                    for counts in (live.energy_wh, live.total_wh):
+                        counts[group] = counts.get(group, Decimal(0)) + delta
+                    asset = (group, slot.key)
+                    for assets in (live.asset_wh, live.asset_total_wh):
+                        assets[asset] = assets.get(asset, Decimal(0)) + delta
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -408,6 +697,19 @@ class FlexibilityProvider:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _energy(value: Decimal, now: datetime, since: datetime) -> oscp.EnergyMeasurement:
+    """What the charging imported from ``since`` to ``now``, in Wh on all phases."""
+    return oscp.EnergyMeasurement(
+        value=float(value),
+        phase=oscp.PhaseIndicator.ALL,
+        unit=oscp.EnergyMeasurementUnit.WH,
+        direction=oscp.EnergyFlowDirection.IMPORT,
+        energy_type=oscp.EnergyType.FLEXIBLE,
+        measure_time=now,
+        initial_measure_time=since,
+    )
 
 
 def _limit_block(circuit: str, block: oscp.CapacityBlock, voltage: float) -> LimitBlock:

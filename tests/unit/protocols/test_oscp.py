@@ -638,3 +638,35 @@ def test_a_block_without_length_is_refused() -> None:
     with pytest.raises(OscpError, match="at or before") as caught:
         oscp.capacity_blocks(_forecast(_block(end_time=T0)))
     assert caught.value.status == 400
+
+
+# --- limits as forecasted blocks (what the Flexibility Provider sends) -----------------------
+
+
+@given(
+    limit=st.floats(min_value=0, max_value=1e12, allow_nan=False),
+    unit=st.sampled_from(["A", "W"]),
+    phase=st.sampled_from([None, "L1", "L2", "L3"]),
+    minutes=st.integers(min_value=1, max_value=24 * 60),
+)
+def test_a_limit_as_a_block_and_back(
+    registry: Registry[Any], limit: float, unit: Any, phase: Any, minutes: int
+) -> None:
+    end = T0 + timedelta(minutes=minutes)
+    block = oscp.forecasted_block(limit, unit, phase, T0, end)
+    assert oscp.capacity_block(block) == oscp.CapacityBlock(T0, end, phase, limit, unit)
+    for message in (
+        oscp.AdjustGroupCapacityForecast(
+            group_id="g",
+            forecast_type=oscp.CapacityForecastType.CONSUMPTION,
+            forecasted_blocks=(block,),
+        ),
+        oscp.GroupCapacityComplianceError(message="over", forecasted_blocks=(block,)),
+    ):
+        _validate(registry, oscp.spec_of(message).name, oscp.encode(message))
+
+
+def test_phases_of_blocks_sent() -> None:
+    end = T0 + timedelta(minutes=15)
+    phases = [oscp.forecasted_block(1, "A", p, T0, end).phase for p in (None, "L1", "L2", "L3")]
+    assert [p.value for p in phases] == ["ALL", "ONE", "TWO", "THREE"]

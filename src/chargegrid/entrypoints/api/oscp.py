@@ -1,7 +1,8 @@
 """OSCP 2.0 over HTTP: the Flexibility Provider's endpoints Capacity Providers post to
 (``POST /oscp/fp/2.0/{message}``, their own ``Authorization: Token``, not the REST API's bearer
 tokens, and not in the REST API's document), and the REST API's ``/api/v1/oscp/peers`` where
-admins add and remove Capacity Providers.
+admins add and remove Capacity Providers and ask one for other capacity for a group
+(``POST /api/v1/oscp/peers/{peer}/groups/{group}/adjust``: an AdjustGroupCapacityForecast).
 
 Every OSCP request is answered 204 when served (a reply message, if any, follows as a request of
 its own); otherwise with the status the codec or the service gives (401 unknown token, 400 a
@@ -11,19 +12,22 @@ body that is not the message or names an unknown group, 404 no such endpoint) an
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import math
+from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
 from litestar import Request, Response, delete, get, post
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from chargegrid.entrypoints.api.auth import ADMIN, PUBLIC
 from chargegrid.entrypoints.api.context import Ctx
+from chargegrid.entrypoints.api.schemas import ApiError, Time
 from chargegrid.protocols import oscp
-from chargegrid.service.oscp import FlexibilityProvider, OscpPeer, PeerError
+from chargegrid.service.oscp import FlexibilityProvider, NotDelivered, OscpPeer, PeerError
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +90,87 @@ async def delete_peer(ctx: Ctx, peer_id: FromPath[str]) -> None:
         raise NotFoundException(f"no OSCP peer {peer_id}")
 
 
-handlers = [list_peers, add_peer, delete_peer]
+class CapacityBlockIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Capacity asked for: ``capacity`` (at least 0) in ``unit`` on ``phase`` (``ALL``, or the
+    site phase ``ONE``/``TWO``/``THREE``) from ``start`` to ``end`` (an OSCP ForecastedBlock)."""
+
+    capacity: float
+    start: Time
+    end: Time
+    unit: Literal["A", "W", "KW", "WH", "KWH"] = "A"
+    phase: Literal["ALL", "ONE", "TWO", "THREE", "UNKNOWN"] = "ALL"
+
+
+class AdjustIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An AdjustGroupCapacityForecast: one block or more, of ``type`` CONSUMPTION unless
+    given."""
+
+    blocks: list[CapacityBlockIn]
+    forecast_type: Literal[
+        "CONSUMPTION", "GENERATION", "FALLBACK_CONSUMPTION", "FALLBACK_GENERATION", "OPTIMUM"
+    ] = msgspec.field(name="type", default="CONSUMPTION")
+
+
+class AdjustOut(msgspec.Struct):
+    """The X-Request-ID of the AdjustGroupCapacityForecast the Capacity Provider took."""
+
+    request_id: str
+
+
+MAX_BLOCKS = 96  # a day in quarter hours
+
+
+@post(
+    "/peers/{peer_id:str}/groups/{group_id:str}/adjust",
+    summary="Ask a Capacity Provider for other capacity for a group",
+    opt=ADMIN,
+    status_code=200,
+    responses={
+        409: ResponseSpec(
+            ApiError,
+            description="The peer has not registered yet, or did not take the request "
+            "(unreachable, or answered other than 204)",
+            generate_examples=False,
+        ),
+        422: ResponseSpec(
+            ApiError,
+            description="No blocks or too many, a capacity below 0, or a block that does not "
+            "end after it starts",
+            generate_examples=False,
+        ),
+    },
+)
+async def adjust(
+    ctx: Ctx, peer_id: FromPath[str], group_id: FromPath[str], data: JSONBody[AdjustIn]
+) -> AdjustOut:
+    if not 1 <= len(data.blocks) <= MAX_BLOCKS:
+        raise ClientException(f"blocks: 1 to {MAX_BLOCKS}", status_code=422)
+    for block in data.blocks:
+        if not 0 <= block.capacity < math.inf:
+            raise ClientException("capacity: a number, at least 0", status_code=422)
+        if block.end <= block.start:
+            raise ClientException("a block must end after it starts", status_code=422)
+    blocks = [
+        oscp.ForecastedBlock(
+            capacity=b.capacity,
+            phase=oscp.PhaseIndicator(b.phase),
+            unit=oscp.ForecastedBlockUnit(b.unit),
+            start_time=b.start,
+            end_time=b.end,
+        )
+        for b in data.blocks
+    ]
+    kind = oscp.CapacityForecastType(data.forecast_type)
+    try:
+        request_id = await _fp(ctx).adjust(peer_id, group_id, blocks, kind)
+    except KeyError as exc:
+        raise NotFoundException(f"no OSCP peer {peer_id} with a group {group_id}") from exc
+    except (PeerError, NotDelivered) as exc:
+        raise ClientException(str(exc), status_code=409) from exc
+    return AdjustOut(request_id)
+
+
+handlers = [list_peers, add_peer, delete_peer, adjust]
 
 
 @post(

@@ -11,7 +11,8 @@ Capacity Optimizers), sans I/O: JSON bodies and HTTP headers in, typed messages 
   sends it to whom.
 * :func:`request_headers`, :func:`parse_headers` (:mod:`.headers`): ``Authorization: Token``,
   ``X-Request-ID``, ``X-Correlation-ID``, segments.
-* :func:`capacity_blocks` (:mod:`.forecast`): a capacity forecast as limits in A or W.
+* :func:`capacity_blocks` (:mod:`.forecast`): a capacity forecast as limits in A or W;
+  :func:`forecasted_block` a limit as a block of what chargegrid sends.
 
 Errors: :class:`OscpError` (a ``ValueError``) is the only error decoding, header parsing and
 forecast conversion raise, whatever the input; its ``status`` is the HTTP status to answer with
@@ -45,7 +46,12 @@ from chargegrid.protocols.oscp.datatypes import (
     VersionUrl,
 )
 from chargegrid.protocols.oscp.errors import OscpError
-from chargegrid.protocols.oscp.forecast import CapacityBlock, capacity_blocks
+from chargegrid.protocols.oscp.forecast import (
+    CapacityBlock,
+    capacity_block,
+    capacity_blocks,
+    forecasted_block,
+)
 from chargegrid.protocols.oscp.headers import (
     Incoming,
     parse_authorization,
@@ -111,10 +117,12 @@ __all__ = [
     "UpdateGroupCapacityForecast",
     "UpdateGroupMeasurements",
     "VersionUrl",
+    "capacity_block",
     "capacity_blocks",
     "decode",
     "encode",
     "endpoint_url",
+    "forecasted_block",
     "lookup",
     "parse_authorization",
     "parse_headers",

@@ -17,6 +17,10 @@ if kept on their sum.
 
 The forecast's ``type`` says what the blocks are: a limit (CONSUMPTION, GENERATION, and the
 FALLBACK_ ones while offline) or a target (OPTIMUM); the blocks do not repeat it.
+
+:func:`forecasted_block` goes the other way, for what the Flexibility Provider sends
+(AdjustGroupCapacityForecast, GroupCapacityComplianceError): a limit in ``A`` or ``W`` on a
+site phase (``L1``: ``ONE``) or on all of them (``ALL``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from chargegrid.protocols.oscp.messages import (
     UpdateGroupCapacityForecast,
 )
 
-__all__ = ["CapacityBlock", "capacity_blocks"]
+__all__ = ["CapacityBlock", "capacity_block", "capacity_blocks", "forecasted_block"]
 
 SitePhase = Literal["L1", "L2", "L3"]
 _PHASES: dict[PhaseIndicator, SitePhase | None] = {
@@ -62,11 +66,32 @@ def capacity_blocks(
     forecast: UpdateGroupCapacityForecast | AdjustGroupCapacityForecast,
 ) -> list[CapacityBlock]:
     """The forecast's blocks as limits in A or W, by start time then phase."""
-    out = [_convert(block) for block in forecast.forecasted_blocks]
+    out = [capacity_block(block) for block in forecast.forecasted_blocks]
     return sorted(out, key=lambda b: (b.start, b.phase or ""))
 
 
-def _convert(block: ForecastedBlock) -> CapacityBlock:
+def forecasted_block(
+    limit: float,
+    unit: Literal["A", "W"],
+    phase: SitePhase | None,
+    start: datetime,
+    end: datetime,
+) -> ForecastedBlock:
+    """A limit of ``limit`` ``unit`` on ``phase`` (None: all) from ``start`` to ``end`` as a
+    forecasted block; :func:`capacity_block` of it gives it back."""
+    indicator = next(k for k, v in _PHASES.items() if v == phase)
+    return ForecastedBlock(
+        capacity=limit,
+        phase=indicator,
+        unit=ForecastedBlockUnit(unit),
+        start_time=start,
+        end_time=end,
+    )
+
+
+def capacity_block(block: ForecastedBlock) -> CapacityBlock:
+    """One forecasted block as a limit in A or W; :class:`OscpError` (400) when it has no
+    length."""
     seconds = (block.end_time - block.start_time).total_seconds()
     if seconds <= 0:
         raise OscpError(

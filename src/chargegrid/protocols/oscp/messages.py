@@ -92,8 +92,8 @@ class AdjustGroupCapacityForecast(OscpStruct, frozen=True, kw_only=True):
 
 class GroupCapacityComplianceError(OscpStruct, frozen=True, kw_only=True):
     """group-capacity-compliance-error.json: the Flexibility Provider cannot keep to a
-    forecast; ``forecasted_blocks`` (optional) are the blocks it can keep to. The schema has no
-    ``group_id``."""
+    forecast; ``forecasted_blocks`` (optional) are the blocks concerned, the ones it cannot keep
+    to. The schema has no ``group_id``: the message names the group."""
 
     message: str
     forecasted_blocks: ForecastedBlocks | UnsetType = UNSET
