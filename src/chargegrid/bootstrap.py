@@ -9,10 +9,13 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import exc as sa_exc
 
+from chargegrid.adapters import openadr3 as openadr3_http
+from chargegrid.adapters.openadr2 import ClientOptions, OpenAdr2Link
 from chargegrid.adapters.oscp import HttpTransport
 from chargegrid.adapters.pki.contract_provider import TestPkiContractProvider
 from chargegrid.adapters.pki.http import (
@@ -36,7 +39,7 @@ from chargegrid.entrypoints.api import metrics
 from chargegrid.entrypoints.api.app import create_api
 from chargegrid.entrypoints.api.context import ApiContext
 from chargegrid.entrypoints.api.server import ApiServer
-from chargegrid.entrypoints.settings import Settings, ca_folder
+from chargegrid.entrypoints.settings import Settings, ca_folder, openadr2_levels
 from chargegrid.protocols.ocpp16.dialect import DIALECT as OCPP16
 from chargegrid.protocols.ocpp201.dialect import DIALECT as OCPP201
 from chargegrid.service import central
@@ -48,6 +51,8 @@ from chargegrid.service.firmware import Firmware
 from chargegrid.service.live import LiveView
 from chargegrid.service.message_log import LogOptions, MessageLog
 from chargegrid.service.ocpp.service import OcppService
+from chargegrid.service.openadr2 import MappingOptions, Ven
+from chargegrid.service.openadr3 import OpenAdr3Ven, VenOptions
 from chargegrid.service.oscp import FlexibilityProvider
 from chargegrid.service.plug_and_charge import ContractProvider, PlugAndCharge
 from chargegrid.service.ports import StorageError, Store
@@ -85,6 +90,8 @@ class App:
     sites: Sites | None = None
     balancer: LoadBalancer | None = None
     oscp: FlexibilityProvider | None = None
+    openadr3: OpenAdr3Ven | None = None  # the OpenADR 3 VEN
+    openadr2: OpenAdr2Link | None = None  # the OpenADR 2.0b VEN
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -110,12 +117,20 @@ class App:
                     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
                     self.oscp.own_url = f"http://{host}:{self.api.port}/oscp/fp/2.0"
                 await self.oscp.start(self.central.events)
+            if self.openadr3 is not None:
+                await self.openadr3.start(self.central.events)
+            if self.openadr2 is not None:
+                await self.openadr2.start()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop every part, in order; each part's stop is safe if it never started."""
+        if self.openadr3 is not None:
+            await self.openadr3.stop()
+        if self.openadr2 is not None:
+            await self.openadr2.stop()
         if self.oscp is not None:
             await self.oscp.stop()
         await self.api.stop()
@@ -242,9 +257,7 @@ def _wire(settings: Settings, store: Store) -> App:
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
     site_store = open_site_store(settings.db)
     sites = Sites(site_store, clock)
-    balancer = LoadBalancer(
-        sites, commands, store, server.connected, clock, limit_store=site_store
-    )
+    balancer = LoadBalancer(sites, commands, store, server.connected, clock, limit_store=site_store)
     system.steers = lambda station_id, evse_id: _steered(sites, station_id, evse_id)
     flexibility = FlexibilityProvider(
         open_peer_store(settings.db),
@@ -301,6 +314,8 @@ def _wire(settings: Settings, store: Store) -> App:
         sites=sites,
         balancer=balancer,
         oscp=flexibility,
+        openadr2=_openadr2(settings, balancer, sites, clock),
+        openadr3=_openadr3(settings, balancer, sites, clock),
     )
 
 
@@ -308,3 +323,52 @@ def _steered(sites: Sites, station_id: str, evse_id: int) -> bool:
     """Whether the load balancer steers the EVSE: it is on a site, and smart."""
     found = sites.slot(station_id, evse_id)
     return found is not None and found[1].smart
+
+
+def _openadr2(
+    settings: Settings, balancer: LoadBalancer, sites: Sites, clock: SystemClock
+) -> OpenAdr2Link | None:
+    """The OpenADR 2.0b VEN, when a VTN URL is set."""
+    url = settings.openadr2_vtn_url
+    if not url:
+        return None
+    ven = Ven(
+        balancer,
+        sites,
+        clock,
+        urlsplit(url).netloc,
+        settings.openadr2_site,
+        opt_in=settings.openadr2_opt == "in",
+        options=MappingOptions(simple_levels=openadr2_levels(settings)),
+    )
+    options = ClientOptions(
+        url,
+        settings.openadr2_ven_name,
+        settings.openadr2_ven_id,
+        settings.openadr2_cert,
+        settings.openadr2_key,
+        settings.openadr2_ca,
+        settings.openadr2_vtn_fingerprint,
+        settings.openadr2_report_interval,
+    )
+    return OpenAdr2Link(ven, options)
+
+
+def _openadr3(
+    settings: Settings, balancer: LoadBalancer, sites: Sites, clock: SystemClock
+) -> OpenAdr3Ven | None:
+    """The OpenADR 3 VEN, when a VTN URL is set."""
+    if not settings.openadr3_vtn_url:
+        return None
+    options = VenOptions(
+        settings.openadr3_vtn_url,
+        settings.openadr3_site,
+        client_id=settings.openadr3_client_id,
+        client_secret=settings.openadr3_client_secret,
+        token_url=settings.openadr3_token_url,
+        program_names=settings.openadr3_programs,
+        ven_name=settings.openadr3_ven_name,
+        poll_interval_s=settings.openadr3_poll_interval,
+        report_interval_s=settings.openadr3_report_interval,
+    )
+    return OpenAdr3Ven(options, balancer, sites, openadr3_http.HttpTransport(), clock)

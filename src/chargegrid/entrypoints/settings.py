@@ -53,6 +53,36 @@ class Settings:
     oscp_url: str = ""
     oscp_measurement_interval: float = 900.0
     oscp_asset_measurements: bool = False
+    # OpenADR 2.0b VEN, on when a VTN URL is given: the VTN's base URL (.../OpenADR2/Simple/2.0b),
+    # this VEN's name (and venID if the VTN gave one out of band), the site (or site/circuit) its
+    # events limit; client certificate and key (TLS and message signing; the key's path only,
+    # it is never read into the settings) with the CAs of the VTN's certificate, the VTN's
+    # certificate fingerprint (checks its signatures), the opt policy (in / out), the shortest
+    # report interval offered (s), the share of a circuit's limits at SIMPLE levels 0 to 3
+    openadr2_vtn_url: str = ""
+    openadr2_ven_name: str = "chargegrid"
+    openadr2_ven_id: str = ""
+    openadr2_site: str = ""
+    openadr2_cert: str = ""
+    openadr2_key: str = ""
+    openadr2_ca: str = ""
+    openadr2_vtn_fingerprint: str = ""
+    openadr2_opt: str = "in"
+    openadr2_report_interval: float = 10.0
+    openadr2_simple_levels: tuple[str, ...] = ("1", "0.75", "0.5", "0")
+    # OpenADR 3 VEN, on when a VTN URL is given: the VTN's base URL (.../openadr3/3.0.1), the
+    # OAuth 2.0 client id and secret (never a flag), the token URL ("": {url}/auth/token), the
+    # site (or site/circuit) its events limit, the program names followed (none: all), the VEN's
+    # name (the reports' clientName), seconds between polls and between reports
+    openadr3_vtn_url: str = ""
+    openadr3_client_id: str = ""
+    openadr3_client_secret: str = field(default="", repr=False)
+    openadr3_token_url: str = ""
+    openadr3_site: str = ""
+    openadr3_programs: tuple[str, ...] = ()
+    openadr3_ven_name: str = "chargegrid"
+    openadr3_poll_interval: float = 30.0
+    openadr3_report_interval: float = 900.0
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -79,6 +109,64 @@ class Settings:
             raise SettingsError("log_format must be console or json")
         if self.message_log_days < 0:
             raise SettingsError("message_log_days must be 0 (off) or more")
+        _check_openadr3(self)
+        _check_openadr2(self)
+
+
+def _check_openadr2(settings: Settings) -> None:
+    if settings.openadr2_opt not in ("in", "out"):
+        raise SettingsError("openadr2_opt must be in or out")
+    if bool(settings.openadr2_cert) != bool(settings.openadr2_key):
+        raise SettingsError("openadr2_cert and openadr2_key go together")
+    if settings.openadr2_cert and not settings.openadr2_ca:
+        raise SettingsError("openadr2_cert needs openadr2_ca (the CAs of the VTN's certificate)")
+    if not settings.openadr2_report_interval >= 1:
+        raise SettingsError("openadr2_report_interval must be at least 1 s")
+    try:
+        levels = openadr2_levels(settings)
+    except ValueError:
+        levels = ()
+    if len(levels) != 4 or not all(0 <= share <= 1 for share in levels):
+        raise SettingsError("openadr2_simple_levels must be four shares from 0 to 1")
+    url = settings.openadr2_vtn_url
+    if not url:
+        return
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError("openadr2_vtn_url must be an http:// or https:// URL")
+    site_id, _, circuit = settings.openadr2_site.partition("/")
+    if not site_id or "/" in circuit:
+        raise SettingsError("openadr2_site must name the site (or site/circuit) the VEN limits")
+    if not settings.openadr2_ven_name:
+        raise SettingsError("openadr2_ven_name must not be empty")
+
+
+def openadr2_levels(settings: Settings) -> tuple[float, ...]:
+    """The shares of SIMPLE levels 0 to 3, as numbers."""
+    return tuple(float(share) for share in settings.openadr2_simple_levels)
+
+
+def _check_openadr3(settings: Settings) -> None:
+    if not settings.openadr3_poll_interval > 0:
+        raise SettingsError("openadr3_poll_interval must be more than 0 s")
+    if not settings.openadr3_report_interval >= 1:
+        raise SettingsError("openadr3_report_interval must be at least 1 s")
+    url = settings.openadr3_vtn_url
+    if not url:
+        return
+    for name in ("openadr3_vtn_url", "openadr3_token_url"):
+        value = getattr(settings, name)
+        if value and not value.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must be an http:// or https:// URL")
+    site_id, _, circuit = settings.openadr3_site.partition("/")
+    if not site_id or "/" in circuit:
+        raise SettingsError("openadr3_site must name the site (or site/circuit) the VEN limits")
+    if not 1 <= len(settings.openadr3_ven_name) <= 128:
+        raise SettingsError("openadr3_ven_name must have 1 to 128 characters")
+    if settings.openadr3_client_id and not settings.openadr3_client_secret:
+        raise SettingsError(
+            "openadr3_client_id needs openadr3_client_secret "
+            "(CHARGEGRID_OPENADR3_CLIENT_SECRET or the settings file)"
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +241,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="send OSCP peers UpdateAssetMeasurements (each EVSE) with the group ones, for a "
         "Capacity Provider that is also the Capacity Optimizer",
+    )
+    parser.add_argument(
+        "--openadr2-vtn-url",
+        help="OpenADR 2.0b: the VTN's base URL (e.g. https://vtn.example/OpenADR2/Simple/2.0b); "
+        "turns the VEN on",
+    )
+    parser.add_argument("--openadr2-ven-name", help="OpenADR 2.0b: this VEN's name")
+    parser.add_argument(
+        "--openadr2-ven-id", help="OpenADR 2.0b: the venID, if the VTN gave one out of band"
+    )
+    parser.add_argument(
+        "--openadr2-site", help="OpenADR 2.0b: the site (or site/circuit) events limit"
+    )
+    parser.add_argument(
+        "--openadr2-cert",
+        help="OpenADR 2.0b: client certificate (PEM) for TLS and signing; with --openadr2-key "
+        "and --openadr2-ca",
+    )
+    parser.add_argument("--openadr2-key", help="OpenADR 2.0b: the client certificate's key")
+    parser.add_argument("--openadr2-ca", help="OpenADR 2.0b: CAs (PEM) of the VTN's certificate")
+    parser.add_argument(
+        "--openadr2-vtn-fingerprint",
+        help="OpenADR 2.0b: the VTN certificate's fingerprint; its messages' signatures are "
+        "checked against it",
+    )
+    parser.add_argument(
+        "--openadr2-opt",
+        choices=["in", "out"],
+        help="OpenADR 2.0b: opt in to events and apply them (default), or opt out of all",
+    )
+    parser.add_argument(
+        "--openadr2-report-interval",
+        type=float,
+        help="OpenADR 2.0b: shortest TELEMETRY_USAGE report interval offered, s (default 10)",
+    )
+    parser.add_argument(
+        "--openadr2-simple-levels",
+        help="OpenADR 2.0b: share of a circuit's limits at SIMPLE levels 0,1,2,3 "
+        "(default 1,0.75,0.5,0)",
+    )
+    parser.add_argument(
+        "--openadr3-vtn-url",
+        help="OpenADR 3: the VTN's base URL (e.g. https://vtn.example/openadr3/3.0.1); turns the "
+        "VEN on (client secret: CHARGEGRID_OPENADR3_CLIENT_SECRET)",
+    )
+    parser.add_argument("--openadr3-client-id", help="OpenADR 3: the VEN's OAuth 2.0 client id")
+    parser.add_argument(
+        "--openadr3-token-url", help="OpenADR 3: the token endpoint (default VTN_URL/auth/token)"
+    )
+    parser.add_argument(
+        "--openadr3-site", help="OpenADR 3: the site (or site/circuit) events limit"
+    )
+    parser.add_argument(
+        "--openadr3-programs",
+        help="OpenADR 3: comma-separated program names to follow (default: all the VTN lists)",
+    )
+    parser.add_argument(
+        "--openadr3-ven-name", help="OpenADR 3: this VEN's name, its reports' clientName"
+    )
+    parser.add_argument(
+        "--openadr3-poll-interval",
+        type=float,
+        help="OpenADR 3: seconds between polls of programs and events (default 30)",
+    )
+    parser.add_argument(
+        "--openadr3-report-interval",
+        type=float,
+        help="OpenADR 3: seconds between reports on an event that asks for them (default 900)",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

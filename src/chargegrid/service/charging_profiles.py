@@ -65,12 +65,16 @@ def _step_down(current: float) -> float:
 
 
 def wire_schedule(schedule: Schedule, phases: int) -> dict[str, Any]:
-    """A chargingSchedule: periods from the first moment, in whole seconds; moments within the
-    same second keep the later current (periods must start at distinct offsets)."""
+    """A chargingSchedule: periods from the first moment, in whole seconds (a rise rounded up,
+    a fall down); periods that fall on the same second keep the later current (periods must
+    start at distinct offsets)."""
     start = schedule[0][0]
     periods: list[dict[str, Any]] = []
     for moment, current in schedule:
-        offset = max(0, int((moment - start).total_seconds()))
+        seconds = (moment - start).total_seconds()
+        rises = bool(periods) and _step_down(current) > periods[-1]["limit"]
+        # a rise never comes early, a fall never late: a limit holds for all its time
+        offset = max(0, math.ceil(seconds - 1e-6) if rises else math.floor(seconds + 1e-6))
         period = {"startPeriod": offset, "limit": _step_down(current), "numberPhases": phases}
         if periods and periods[-1]["startPeriod"] == offset:
             periods[-1] = period

@@ -54,6 +54,12 @@ def test_the_wire_schedule_has_distinct_offsets_and_never_rounds_up() -> None:
     assert cp.wire_schedule([(at(0), 16.6)], 1)["chargingSchedulePeriod"][0]["limit"] == 16.6
 
 
+def test_a_rise_never_comes_early_nor_a_fall_late() -> None:
+    schedule = [(at(0), 16.0), (at(59.4), 6.0), (at(119.4), 20.0)]
+    periods = cp.wire_schedule(schedule, 3)["chargingSchedulePeriod"]
+    assert [(p["startPeriod"], p["limit"]) for p in periods] == [(0, 16.0), (59, 6.0), (120, 20.0)]
+
+
 def test_profiles_of_both_versions() -> None:
     slot = EvseSlot("CS-1", 2, "grid", fallback_a=8.0)
     tx16 = cp.tx_profile("1.6", slot, 41, "41", [(T0, 10.0)], 3)
