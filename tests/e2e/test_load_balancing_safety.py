@@ -295,3 +295,43 @@ async def test_limits_outlive_a_restart(fresh_db_url: Callable[[str], str]) -> N
                 assert (later["grid"].limit_a, later["grid"].limit_w) == (20.0, 11_000.0)
         finally:
             await app.stop()
+
+
+async def test_the_cost_policy_charges_in_the_cheap_hours(world: tuple[App, Api]) -> None:
+    app, api = world
+    await api.put("/sites/depot", {**TWO, "policy": "cost"})
+    now = datetime.now(UTC)
+    cheap_from = now + timedelta(hours=2)
+    prices = {
+        "blocks": [
+            {"price_per_kwh": 0.40, "currency": "EUR", "end": cheap_from.isoformat()},
+            {"price_per_kwh": 0.10, "currency": "EUR", "start": cheap_from.isoformat()},
+        ]
+    }
+    assert (await api.put("/sites/depot/prices", prices))["price_per_kwh"] == 0.40
+    async with connect(app.server.port, "SF-A", "2.0.1") as a:
+        car = Driver(a, "2.0.1")
+        assert await car.boot() == "Accepted"
+        await car.start("CARD-1", 1000, tx_id="tx-a")
+        # 10 kWh by six hours from now: all of it in the cheap hours
+        needs = {"energy_wh": 10_000, "departure": (now + timedelta(hours=6)).isoformat()}
+        await api.put("/sites/depot/evses/SF-A/1/needs", needs)
+
+        async def planned_for_later() -> bool:
+            sent = _tx_profiles(a)
+            if not sent:
+                return False
+            periods = sent[-1]["charging_schedule"][0]["charging_schedule_period"]
+            return periods[0]["limit"] == 0.0 and len(periods) > 1
+
+        await wait_for(planned_for_later, timeout=10)
+        periods = _tx_profiles(a)[-1]["charging_schedule"][0]["charging_schedule_period"]
+        charging = [p for p in periods if p["limit"] > 0]
+        first = charging[0]["start_period"]
+        assert abs(first - 2 * 3600) <= 15 * 60, periods  # from when it gets cheap
+        # at most 26 A (B is offline at its 6 A fallback): 10 kWh over 6.9 kW takes 1.5 h
+        assert all(p["limit"] <= 26.0 for p in periods)
+        plan = await api.get("/sites/depot/plan")
+        [mine] = [x for x in plan["allocations"] if x["evse"] == "SF-A/1"]
+        assert mine["state"] == "paused" and "cheaper" in mine["reason"]
+        await api.put("/sites/depot/prices", {"blocks": [{"price_per_kwh": 1e9}]}, 422)

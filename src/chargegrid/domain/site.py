@@ -24,12 +24,15 @@ _WIRING = re.compile(r"^(L[123])(L[123])?(L[123])?$")
 
 
 class Policy(enum.Enum):
-    """How a site shares what is left above the cars' minimums (see the balancer)."""
+    """How a site shares what is left above the cars' minimums (see the balancer); ``cost``
+    plans the next 24 hours at the least energy cost instead (:mod:`.optimizing`), and shares
+    as ``equal`` where a plan of the moment is wanted."""
 
     EQUAL = "equal"
     FIRST_COME = "first_come"
     PRIORITY = "priority"
     DEPARTURE = "departure"
+    COST = "cost"
 
 
 class SiteError(ValueError):

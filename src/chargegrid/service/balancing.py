@@ -41,21 +41,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from chargegrid.domain import events
-from chargegrid.domain.balancing import Allocation, CircuitLimit, Demand, Plan, balance
-from chargegrid.domain.site import EvseSlot, Site
+from chargegrid.domain.balancing import Allocation, CircuitLimit, Demand, Plan
+from chargegrid.domain.site import EvseSlot, Policy, Site
 from chargegrid.service import charging_profiles as profiles
+from chargegrid.service import planning
 from chargegrid.service.charging_profiles import Schedule
 from chargegrid.service.commands import CommandError, Commands
 from chargegrid.service.events import Envelope, EventBus
+from chargegrid.service.planning import Inputs, LimitBlock, Moment, PriceBlock
 from chargegrid.service.ports import Clock, Store
 from chargegrid.service.sites import SiteNotFound, Sites
+
+__all__ = ["LimitBlock", "LimitStore", "LoadBalancer", "PriceBlock"]
 
 log = structlog.get_logger(__name__)
 
@@ -67,37 +71,6 @@ RETRY_MAX_S = 600.0
 _DRAW_CHANGE_A = 1.0
 _ROUNDS = 3  # plans per run when stations refuse the decreases
 _COMPOSITE_SLACK_A = 0.5  # a composite schedule this much above the profile is let be
-
-
-@dataclass(frozen=True, slots=True)
-class LimitBlock:
-    """A limit on a circuit from ``start`` (None: already) to ``end`` (None: until changed)."""
-
-    circuit: str
-    limit: CircuitLimit
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def covers(self, moment: datetime) -> bool:
-        return (self.start is None or self.start <= moment) and (
-            self.end is None or moment < self.end
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PriceBlock:
-    """An energy price from ``start`` (None: already) to ``end`` (None: until changed), from a
-    grid operator's price signal or a tariff: what the cost-aware policy plans against."""
-
-    price_per_kwh: float
-    currency: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def covers(self, moment: datetime) -> bool:
-        return (self.start is None or self.start <= moment) and (
-            self.end is None or moment < self.end
-        )
 
 
 @dataclass(slots=True)
@@ -120,13 +93,6 @@ class _Session:
         if self.needs_wh is None:
             return None
         return max(0.0, self.needs_wh - ((self.delivered_wh or 0.0) - self.needs_base_wh))
-
-
-@dataclass(frozen=True, slots=True)
-class _Interval:
-    start: datetime
-    limits: dict[str, CircuitLimit]
-    fixed: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,23 +342,31 @@ class LoadBalancer:
                 out[key] = self._stuck[key]
         return out
 
-    def _inputs(
-        self, site_id: str, moments: list[datetime]
-    ) -> tuple[Site, list[Demand], frozenset[str], float, list[_Interval]]:
-        """A snapshot of what the balancer needs, taken on the event loop: the balancing
-        itself may then run on a thread while events change the live state."""
+    def _inputs(self, site_id: str, moments: list[datetime]) -> Inputs:
+        """A snapshot of what the balancer needs, taken on the event loop: the planning itself
+        may then run on a thread while events change the live state."""
         site = self.sites.get(site_id)
         online = {e.station_id: self.connected(e.station_id) is not None for e in site.evses}
         offline = frozenset(e.key for e in site.evses if not online[e.station_id])
-        intervals = [
-            _Interval(m, self.limits(site_id, m), self._fixed(site, online, m)) for m in moments
-        ]
-        return site, self.demands(site, moments[0]), offline, self.headroom_a, intervals
+        return Inputs(
+            site,
+            self.demands(site, moments[0]),
+            offline,
+            self.headroom_a,
+            [Moment(m, self.limits(site_id, m), self._fixed(site, online, m)) for m in moments],
+            moments[0] + HORIZON,
+            tuple(b for blocks in self._prices.get(site_id, {}).values() for b in blocks),
+        )
 
     def preview(self, site_id: str) -> Plan:
-        """What the balancer gives each car of the site now, sending nothing."""
+        """What the balancer gives each car of the site now, sending nothing (the ``cost``
+        policy's plan of the moment is its last run's)."""
         now = self.clock.now()
-        return _balance_each(self._inputs(site_id, [now]))[0][1]
+        site = self.sites.get(site_id)
+        if site.policy is Policy.COST and site_id in self.plans:
+            return self.plans[site_id]
+        inputs = self._inputs(site_id, [now])
+        return planning.plan(replace(inputs, site=replace(site, policy=Policy.EQUAL)))[0][1]
 
     # --- a run ----------------------------------------------------------------------------------
 
@@ -406,7 +380,7 @@ class LoadBalancer:
         for round_ in range(_ROUNDS):
             now = self.clock.now()
             inputs = self._inputs(site_id, self._moments(site_id, now))
-            plans = await asyncio.to_thread(_balance_each, inputs)
+            plans = await asyncio.to_thread(planning.plan, inputs)
             plan = plans[0][1]
             changes = self._changes(site, plans, now)
             downs = [c for c in changes if c.down]
@@ -751,27 +725,6 @@ class LoadBalancer:
                 evse=slot.evse_id,
                 status=status,
             )
-
-
-def _balance_each(
-    inputs: tuple[Site, list[Demand], frozenset[str], float, list[_Interval]],
-) -> list[tuple[datetime, Plan]]:
-    site, demands, offline, headroom, intervals = inputs
-    return [
-        (
-            interval.start,
-            balance(
-                site,
-                demands,
-                limits=interval.limits,
-                offline=offline,
-                fixed=interval.fixed,
-                now=interval.start,
-                headroom_a=headroom,
-            ),
-        )
-        for interval in intervals
-    ]
 
 
 def _schedule_of(evse: str, plans: list[tuple[datetime, Plan]]) -> Schedule:

@@ -42,7 +42,7 @@ from chargegrid.domain.site import (
 from chargegrid.entrypoints.api.auth import OPERATOR
 from chargegrid.entrypoints.api.context import Ctx
 from chargegrid.entrypoints.api.schemas import NO_NUL, SPACE, StationId, Time
-from chargegrid.service.balancing import LimitBlock, LoadBalancer
+from chargegrid.service.balancing import LimitBlock, LoadBalancer, PriceBlock
 from chargegrid.service.sites import SiteConflict, SiteNotFound, Sites
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^/\x00]+$")]
@@ -50,7 +50,7 @@ Amps = Annotated[float, msgspec.Meta(ge=0, le=100_000)]
 # Optional limits are checked by the domain (422): Litestar leaves a minimum out of a union's
 # schema, so the document would promise that a negative limit is a valid request.
 OptionalLimit = float | None
-PolicyName = Literal["equal", "first_come", "priority", "departure"]
+PolicyName = Literal["equal", "first_come", "priority", "departure", "cost"]
 
 
 class CircuitIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -131,6 +131,21 @@ class LimitsIn(msgspec.Struct, forbid_unknown_fields=True):
     blocks: Annotated[list[BlockIn], msgspec.Meta(max_length=1000)] = []
 
 
+class PriceIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An energy price from ``start`` (now if absent) to ``end`` (until changed if absent)."""
+
+    price_per_kwh: float
+    currency: Annotated[str, msgspec.Meta(max_length=3, pattern=r"^[A-Z]{0,3}$")] = ""
+    start: Time | None = None
+    end: Time | None = None
+
+
+class PricesIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The operator's energy prices (a tariff, time of use): what was set before goes."""
+
+    blocks: Annotated[list[PriceIn], msgspec.Meta(max_length=1000)] = []
+
+
 class AllocationOut(msgspec.Struct):
     evse: str
     current_a: float
@@ -145,6 +160,7 @@ class PlanOut(msgspec.Struct):
     allocations: list[AllocationOut]
     overloaded: list[str]
     limits: dict[str, LimitOut]
+    price_per_kwh: float | None = None  # in force now, from the operator or a grid signal
 
 
 def _sites(ctx: Ctx) -> Sites:
@@ -390,6 +406,7 @@ def _plan_out(ctx: Ctx, site_id: str) -> PlanOut:
     with _translated():
         site = _sites(ctx).get(site_id)
         plan = balancer.preview(site_id)
+        price = balancer.price(site_id)
     return PlanOut(
         site_id,
         site.policy.value,
@@ -399,6 +416,7 @@ def _plan_out(ctx: Ctx, site_id: str) -> PlanOut:
         ],
         list(plan.overloaded),
         {k: LimitOut(v.limit_a, v.limit_w) for k, v in balancer.limits(site_id).items()},
+        None if price is None else price.price_per_kwh,
     )
 
 
@@ -433,6 +451,23 @@ async def put_limits(ctx: Ctx, site_id: FromPath[str], data: JSONBody[LimitsIn])
     return _plan_out(ctx, site_id)
 
 
+@put(
+    "/{site_id:str}/prices", summary="Set the energy prices the cost policy plans on", opt=OPERATOR
+)
+async def put_prices(ctx: Ctx, site_id: FromPath[str], data: JSONBody[PricesIn]) -> PlanOut:
+    balancer = _balancer(ctx)
+    with _translated():
+        _sites(ctx).get(site_id)
+        for b in data.blocks:
+            if not -1e6 < b.price_per_kwh < 1e6:
+                raise SiteError("price_per_kwh is a number, below a million either way")
+            if b.start is not None and b.end is not None and b.start >= b.end:
+                raise SiteError("a block must end after it starts")
+        blocks = [PriceBlock(b.price_per_kwh, b.currency, b.start, b.end) for b in data.blocks]
+        balancer.set_prices(site_id, "operator", blocks)
+    return _plan_out(ctx, site_id)
+
+
 handlers = [
     list_sites,
     get_site,
@@ -446,4 +481,5 @@ handlers = [
     put_limits,
     get_needs,
     put_needs,
+    put_prices,
 ]
