@@ -18,12 +18,15 @@ its periods the schedule. A paused car gets 0 A.
 
 * cars whose current goes down anywhere are sent their profiles first, and the others only
   once those are accepted;
-* a station that refuses a profile, or does not answer, keeps its car counted at the higher of
-  the old and the new current (a fixed load for the others), and is tried again after 30 s
-  (doubling up to 10 minutes);
+* a station that refuses a profile, leaves before it is sent, or does not answer, keeps its car
+  counted at the higher of the old and the new schedule, moment by moment (a fixed load for the
+  others), and is sent it again after 30 s (doubling up to 10 minutes) and when it reconnects;
+  so is one whose GetCompositeSchedule lets its car draw more than its profile;
 * an offline station is counted at what it may draw unsteered: the higher of its TxDefault
-  fallback and the schedule its car holds, per EVSE, car or not (its fallback if it accepted
-  its TxDefaultProfile, its maximum if it refused it).
+  fallback and the schedule its car holds (or may hold), per EVSE, car or not (its fallback if
+  it took its TxDefaultProfile, its maximum if it refused it); a car whose transaction was
+  running before a restart counts at its EVSE's maximum until its station takes a profile;
+* schedules are cut to 24 periods, the last the lowest of those it stands for.
 
 Each smart EVSE of a connected station is given a TxDefaultProfile at its fallback current
 (when the station boots or connects, and when an edit changes the fallback). A car that plugs
@@ -40,7 +43,7 @@ than the truth, so a car is only capped when it surely draws less than it was of
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -69,6 +72,7 @@ MAX_PERIODS = 96  # moments of change within the horizon (a forecast in quarter 
 RETRY_S = 30.0  # a refused profile is tried again after this, doubling up to ...
 RETRY_MAX_S = 600.0
 _DRAW_CHANGE_A = 1.0
+EARLY_NEEDS_KEPT = timedelta(minutes=10)  # a car's needs told before its transaction started
 _ROUNDS = 3  # plans per run when stations refuse the decreases
 _COMPOSITE_SLACK_A = 0.5  # a composite schedule this much above the profile is let be
 
@@ -88,6 +92,7 @@ class _Session:
     max_a: float | None = None
     phases: int | None = None
     priority: int = 0
+    inherited: bool = False  # read at start: what its station holds is not known
 
     def remaining_wh(self) -> float | None:
         if self.needs_wh is None:
@@ -141,10 +146,16 @@ class LoadBalancer:
         self.plans: dict[str, Plan] = {}
         self._sessions: dict[str, _Session] = {}  # EVSE key ->
         self._held: dict[str, Schedule] = {}  # EVSE key -> TxProfile schedule its station took
-        self._defaults: dict[str, tuple[float, str]] = {}  # key -> (fallback, sent/taken/refused)
-        self._stuck: dict[str, float] = {}  # key -> current counted: a profile not taken
-        self._failures: dict[str, int] = {}  # key -> profiles refused in a row
+        # key -> (fallback given, A counted meanwhile, sent/taken/refused)
+        self._defaults: dict[str, tuple[float, float, str]] = {}
+        self._resend: set[str] = set()  # keys whose TxDefaultProfile is given again
+        # key -> what the car may draw while its station's state is in doubt (a profile refused
+        # or not answered, a composite schedule above its profile): counted so, a fixed load
+        self._doubt: dict[str, Schedule] = {}
+        self._retrying: set[str] = set()  # in doubt, sent again at the next run
+        self._failures: dict[str, int] = {}  # key -> profiles not taken in a row
         self._force: set[str] = set()  # keys sent a profile at the next run, changed or not
+        self._early_needs: dict[str, events.ChargingNeeds] = {}  # told before the transaction
         self._no_composite: set[str] = set()  # stations that cannot tell their composite
         self._loaded: set[str] = set()  # stations whose running transactions were read
         self._ended: set[int] = set()  # transactions ended while a read was under way
@@ -272,24 +283,21 @@ class LoadBalancer:
         return total
 
     def _moments(self, site_id: str, now: datetime) -> list[datetime]:
-        """Now, and each moment within the horizon at which a limit or a price changes."""
+        """Now, and each moment within the horizon at which a limit changes, then (as many as
+        there is room for) each at which a price does: limits first, as they keep the grid."""
         horizon = now + HORIZON
-        moments = {now}
-        edges = [
-            (block.start, block.end)
-            for blocks in self._blocks.get(site_id, {}).values()
-            for block in blocks
-        ]
-        edges += [
-            (block.start, block.end)
-            for blocks in self._prices.get(site_id, {}).values()
-            for block in blocks
-        ]
-        for pair in edges:
-            for edge in pair:
-                if edge is not None and now < edge < horizon:
-                    moments.add(edge)
-        return sorted(moments)[:MAX_PERIODS]
+
+        def edges(blocks: Iterable[LimitBlock | PriceBlock]) -> set[datetime]:
+            found = {e for b in blocks for e in (b.start, b.end) if e is not None}
+            return {e for e in found if now < e < horizon}
+
+        limits = edges(b for blocks in self._blocks.get(site_id, {}).values() for b in blocks)
+        chosen = sorted({now} | limits)[:MAX_PERIODS]
+        prices = edges(b for blocks in self._prices.get(site_id, {}).values() for b in blocks)
+        room = MAX_PERIODS - len(chosen)
+        if room > 0:
+            chosen += sorted(prices - set(chosen))[:room]
+        return sorted(chosen)
 
     # --- what the balancer is given -----------------------------------------------------------
 
@@ -322,8 +330,10 @@ class LoadBalancer:
     def _unsteered(self, slot: EvseSlot) -> float:
         """What a smart EVSE may draw while its station is offline, but for its car's TxProfile:
         the fallback its TxDefaultProfile set, or its maximum if the station refused it."""
-        value, state = self._defaults.get(slot.key, (slot.fallback_a, "taken"))
-        return slot.max_a if state == "refused" else max(value, slot.fallback_a)
+        _, counted, state = self._defaults.get(
+            slot.key, (slot.fallback_a, slot.fallback_a, "taken")
+        )
+        return slot.max_a if state == "refused" else max(counted, slot.fallback_a)
 
     def _fixed(self, site: Site, online: Mapping[str, bool], moment: datetime) -> dict[str, float]:
         """The EVSEs the balancer cannot steer at ``moment`` and the current each is counted at."""
@@ -333,14 +343,23 @@ class LoadBalancer:
                 continue  # the balancer counts it at its fallback
             key = slot.key
             if not online[slot.station_id]:
-                current = self._unsteered(slot)
-                held = profiles.value_at(self._held.get(key), moment)
-                if key in self._sessions and held is not None:
-                    current = max(current, held)
-                out[key] = current
-            elif key in self._stuck:
-                out[key] = self._stuck[key]
+                out[key] = self._offline_draw(slot, moment)
+            elif key in self._doubt and key not in self._retrying:
+                out[key] = profiles.value_at(self._doubt[key], moment) or 0.0
         return out
+
+    def _offline_draw(self, slot: EvseSlot, moment: datetime) -> float:
+        """What an EVSE of an offline station may draw at ``moment``: its TxDefault fallback,
+        or more if its car holds more (what it took, or may have taken); its maximum for a car
+        whose station's profile is not known (a session from before a restart)."""
+        current = self._unsteered(slot)
+        session = self._sessions.get(slot.key)
+        if session is None:
+            return current
+        if session.inherited and slot.key not in self._held:
+            return slot.max_a
+        holds = self._doubt.get(slot.key) or self._held.get(slot.key)
+        return max(current, profiles.value_at(holds, moment) or 0.0)
 
     def _inputs(self, site_id: str, moments: list[datetime]) -> Inputs:
         """A snapshot of what the balancer needs, taken on the event loop: the planning itself
@@ -377,19 +396,25 @@ class LoadBalancer:
         await self._read_sessions(site)
         self._send_defaults(site)
         plan = Plan(())
-        for round_ in range(_ROUNDS):
-            now = self.clock.now()
-            inputs = self._inputs(site_id, self._moments(site_id, now))
-            plans = await asyncio.to_thread(planning.plan, inputs)
-            plan = plans[0][1]
-            changes = self._changes(site, plans, now)
-            downs = [c for c in changes if c.down]
-            taken = await asyncio.gather(*(self._apply(c) for c in downs))
-            if all(taken):
-                await asyncio.gather(*(self._apply(c) for c in changes if not c.down))
-                break
-            if round_ == _ROUNDS - 1:  # what was refused is counted; the rises wait
-                log.warning("stations refuse lower currents", site=site_id)
+        try:
+            for round_ in range(_ROUNDS):
+                now = self.clock.now()
+                inputs = self._inputs(site_id, self._moments(site_id, now))
+                plans = await asyncio.to_thread(planning.plan, inputs)
+                plan = plans[0][1]
+                changes = self._changes(site, plans, now)
+                downs = [c for c in changes if c.down]
+                taken = await asyncio.gather(*(self._apply(c) for c in downs))
+                self._retrying.difference_update(c.slot.key for c in downs)
+                if all(taken):
+                    await asyncio.gather(*(self._apply(c) for c in changes if not c.down))
+                    break
+                if round_ == _ROUNDS - 1:  # what was not taken is counted; the rises wait
+                    log.warning("stations refuse lower currents", site=site_id)
+        finally:
+            self._retrying.difference_update(e.key for e in site.evses)
+            self._wake_at(site_id, self._moments(site_id, self.clock.now())[1:])
+            self._retry_later(site)
         self.plans[site_id] = plan
         if plan.overloaded:
             log.warning("site over its limits", site=site_id, limits=list(plan.overloaded))
@@ -398,8 +423,6 @@ class LoadBalancer:
                 listener(site_id, plan)
             except Exception:
                 log.exception("a plan listener failed", site=site_id)
-        self._wake_at(site_id, self._moments(site_id, self.clock.now())[1:])
-        self._retry_later(site)
         return plan
 
     def _changes(
@@ -411,62 +434,74 @@ class LoadBalancer:
             if allocation.state == "fixed":
                 continue
             key = allocation.evse
-            schedule = _schedule_of(key, plans)
+            schedule = profiles.capped(_schedule_of(key, plans))
             held = self._held.get(key)
-            if key not in self._force and profiles.same(schedule, held):
+            again = key in self._force or key in self._retrying
+            if not again and profiles.same(schedule, held):
                 continue
-            before = held
-            if before is None:  # no TxProfile yet: the car draws its TxDefault fallback
-                slot = slots[key]
-                before = [(now, self._unsteered(slot))]
-            down = profiles.lower_somewhere(schedule, before, now)
+            down = key in self._retrying or profiles.lower_somewhere(
+                schedule, self._may_draw(slots[key], now), now
+            )
             out.append(_Change(slots[key], allocation, schedule, down))
         return out
+
+    def _may_draw(self, slot: EvseSlot, now: datetime) -> Schedule:
+        """What the car may draw now, by what its station holds (or may hold)."""
+        key = slot.key
+        holds = self._doubt.get(key) or self._held.get(key)
+        if holds is None:
+            session = self._sessions.get(key)
+            unknown = session is not None and session.inherited
+            return [(now, slot.max_a if unknown else self._unsteered(slot))]
+        return holds
 
     async def _apply(self, change: _Change) -> bool:
         """Send the car its schedule; whether the station took it (or there was nothing to)."""
         slot = change.slot
         key = slot.key
         session = self._sessions.get(key)
+        if session is None:
+            return True  # the transaction ended: nothing to hold
         version = self.connected(slot.station_id)
-        if session is None or version is None:
-            return True
-        payload = profiles.tx_profile(
-            version,
-            slot,
-            session.transaction_id,
-            session.station_tx_id,
-            change.schedule,
-            len(change.allocation.phases),
-        )
-        self._force.discard(key)
-        status: object
-        try:
-            result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
-            status = result.response.get("status")
-        except CommandError as exc:
-            status = f"not answered: {exc}"
+        status: object = "not connected"
+        if version is not None:
+            payload = profiles.tx_profile(
+                version,
+                slot,
+                session.transaction_id,
+                session.station_tx_id,
+                change.schedule,
+                len(change.allocation.phases),
+            )
+            self._force.discard(key)
+            try:
+                result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
+                status = result.response.get("status")
+            except CommandError as exc:
+                status = f"not answered: {exc}"
+            except Exception as exc:  # the profile may have gone out: counted as if not answered
+                log.exception("charging profile failed", station_id=slot.station_id)
+                status = f"failed: {type(exc).__name__}"
         if self._sessions.get(key) is not session:
             return True  # the transaction ended meanwhile
         if status == "Accepted":
             self._held[key] = change.schedule
-            self._stuck.pop(key, None)
+            self._doubt.pop(key, None)
             self._failures.pop(key, None)
-            if slot.station_id not in self._no_composite:
+            session.inherited = False
+            if slot.station_id not in self._no_composite and version is not None:
                 self._spawn(self._check_composite(slot, version, change))
             return True
-        now = change.schedule[0][0]
-        old = profiles.value_at(self._held.get(key), now)
-        if old is None:
-            old = self._unsteered(slot)
-        self._stuck[key] = max(old, change.schedule[0][1])
+        # the station may hold the old schedule or (not answered) the new one: the higher
+        may = profiles.upper(self._may_draw(slot, change.schedule[0][0]), change.schedule)
+        self._doubt[key] = may
         self._failures[key] = self._failures.get(key, 0) + 1
         log.warning(
             "charging profile not taken",
             station_id=slot.station_id,
             evse=slot.evse_id,
             status=status,
-            counted_a=self._stuck[key],
+            counted_a=may[0][1],
         )
         return False
 
@@ -502,7 +537,7 @@ class LoadBalancer:
             profile_a=told,
             composite_a=found,
         )
-        self._stuck[key] = found
+        self._doubt[key] = profiles.upper(change.schedule, [(change.schedule[0][0], found)])
         self._failures[key] = self._failures.get(key, 0) + 1
         self._touch(slot.station_id, slot.evse_id)
 
@@ -511,8 +546,9 @@ class LoadBalancer:
         return found[0].voltage_v if found is not None else 230.0
 
     def _retry_later(self, site: Site) -> None:
-        """Try the refused profiles of the site again, later each time they are refused."""
-        stuck = [e.key for e in site.evses if e.key in self._stuck]
+        """Send the cars in doubt their profiles again, later each time they are not taken.
+        They stay counted as they are until their station takes one."""
+        stuck = [e.key for e in site.evses if e.key in self._doubt]
         if not stuck or site.id in self._retries:
             return
         tries = max(self._failures.get(k, 1) for k in stuck)
@@ -521,7 +557,9 @@ class LoadBalancer:
         def retry() -> None:
             self._retries.pop(site.id, None)
             for key in stuck:
-                self._stuck.pop(key, None)
+                station_id = key.rsplit("/", 1)[0]
+                if key in self._doubt and self.connected(station_id) is not None:
+                    self._retrying.add(key)
             self.schedule(site.id)
 
         self._retries[site.id] = asyncio.get_running_loop().call_later(delay, retry)
@@ -551,7 +589,9 @@ class LoadBalancer:
                 for tx in await self.store.active_transactions(station_id):
                     key = f"{tx.station_id}/{tx.evse_id}"
                     if tx.id not in self._ended and key not in self._sessions:
-                        self._sessions[key] = _Session(tx.id, tx.station_tx_id, tx.started_at)
+                        self._sessions[key] = _Session(
+                            tx.id, tx.station_tx_id, tx.started_at, inherited=True
+                        )
                 self._loaded.add(station_id)
         finally:
             self._reading -= 1
@@ -566,6 +606,9 @@ class LoadBalancer:
                 event.transaction_id, event.station_tx_id, event.started_at
             )
             self._forget(key)
+            early = self._early_needs.pop(key, None)
+            if early is not None and event.at - early.at <= EARLY_NEEDS_KEPT:
+                self._needs(early)
             self._touch(event.station_id, event.evse_id)
         elif isinstance(event, events.TransactionUpdated):
             key = f"{event.station_id}/{event.evse_id}"
@@ -593,7 +636,9 @@ class LoadBalancer:
             if isinstance(event, events.StationBooted) and event.registration != "Accepted":
                 return
             for key in [k for k in self._defaults if k.rsplit("/", 1)[0] == event.station_id]:
-                del self._defaults[key]  # given again: the station may have lost them
+                self._resend.add(key)  # given again: the station may have lost them
+            for key in [k for k in self._doubt if k.rsplit("/", 1)[0] == event.station_id]:
+                self._retrying.add(key)  # what it holds is in doubt: sent again
             for site in self.sites.of_station(event.station_id):
                 self.schedule(site.id)
         elif isinstance(event, events.StationOffline):
@@ -602,7 +647,8 @@ class LoadBalancer:
 
     def _forget(self, key: str) -> None:
         self._held.pop(key, None)
-        self._stuck.pop(key, None)
+        self._doubt.pop(key, None)
+        self._retrying.discard(key)
         self._failures.pop(key, None)
         self._force.discard(key)
 
@@ -610,7 +656,8 @@ class LoadBalancer:
         """A car's needs: the balancer plans for them and the car gets a profile at once."""
         key = f"{event.station_id}/{event.evse_id}"
         session = self._sessions.get(key)
-        if session is None:
+        if session is None:  # ISO 15118 tells before the transaction starts (TxStartPoint)
+            self._early_needs[key] = event
             return
         if event.energy_wh is not None:
             session.needs_wh = event.energy_wh
@@ -694,30 +741,48 @@ class LoadBalancer:
     # --- TxDefaultProfiles ----------------------------------------------------------------------
 
     def _send_defaults(self, site: Site) -> None:
-        """Each smart EVSE of a connected station that does not hold its fallback yet gets it."""
+        """Each smart EVSE of a connected station that does not hold its fallback yet gets it;
+        until the station takes it, the EVSE is counted at the higher of the old and the new."""
         for slot in site.evses:
+            key = slot.key
             if not slot.smart or self.connected(slot.station_id) is None:
                 continue
-            given = self._defaults.get(slot.key)
-            if given is not None and given[0] == slot.fallback_a:
+            given = self._defaults.get(key)
+            if given is not None and given[0] == slot.fallback_a and key not in self._resend:
                 continue
-            self._defaults[slot.key] = (slot.fallback_a, "sent")
+            self._resend.discard(key)
+            if given is None:
+                counted = slot.fallback_a
+            elif given[2] == "refused":
+                counted = slot.max_a
+            else:
+                counted = max(given[1], slot.fallback_a)
+            self._defaults[key] = (slot.fallback_a, counted, "sent")
             self._spawn(self._send_default(slot))
 
     async def _send_default(self, slot: EvseSlot) -> None:
+        key = slot.key
+        sent = self._defaults.get(key)
         version = self.connected(slot.station_id)
-        if version is None:
-            self._defaults.pop(slot.key, None)
-            return
-        payload = profiles.default_profile(version, slot, self.clock.now())
-        try:
-            result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
-            status = result.response.get("status")
-        except CommandError as exc:
-            status = f"not answered: {exc}"
+        status: object = "not connected"
+        if version is not None:
+            payload = profiles.default_profile(version, slot, self.clock.now())
+            try:
+                result = await self.commands.send(slot.station_id, "SetChargingProfile", payload)
+                status = result.response.get("status")
+            except CommandError as exc:
+                status = f"not answered: {exc}"
+            except Exception as exc:
+                log.exception("default profile failed", station_id=slot.station_id)
+                status = f"failed: {type(exc).__name__}"
         taken = status == "Accepted"
-        if self._defaults.get(slot.key) == (slot.fallback_a, "sent"):
-            self._defaults[slot.key] = (slot.fallback_a, "taken" if taken else "refused")
+        if sent is not None and self._defaults.get(key) == sent:
+            if taken:
+                self._defaults[key] = (slot.fallback_a, slot.fallback_a, "taken")
+            elif version is None:
+                self._resend.add(key)  # given when it is back
+            else:
+                self._defaults[key] = (slot.fallback_a, sent[1], "refused")
         if not taken:
             log.warning(
                 "default profile not taken",

@@ -19,7 +19,8 @@ Schedule = list[tuple[datetime, float]]
 TX_PROFILE_ID = 2000  # + EVSE id: the same id each time, so a new profile replaces the last
 DEFAULT_PROFILE_ID = 1000
 CHANGE_A = 0.1  # smaller changes are not sent
-_SAME_MOMENT_S = 90.0  # the same schedule made a little later moves its moments a little
+MAX_PERIODS = 24  # periods sent in one schedule: what stations take (ChargingScheduleMaxPeriods)
+_SAME_MOMENT_S = 1.0  # moments after the first come from limits and prices: they do not drift
 
 
 def value_at(schedule: Schedule | None, moment: datetime) -> float | None:
@@ -35,7 +36,8 @@ def value_at(schedule: Schedule | None, moment: datetime) -> float | None:
 
 
 def same(new: Schedule, held: Schedule | None) -> bool:
-    """The same schedule, but for changes below 0.1 A and moments moved by a minute or so."""
+    """The same schedule, but for changes below 0.1 A (its first moment is when it was made,
+    the others must match to the second)."""
     if held is None or len(new) != len(held):
         return False
     for i, ((at_new, a_new), (at_held, a_held)) in enumerate(zip(new, held, strict=True)):
@@ -44,6 +46,29 @@ def same(new: Schedule, held: Schedule | None) -> bool:
         if i and abs((at_new - at_held).total_seconds()) > _SAME_MOMENT_S:
             return False
     return True
+
+
+def upper(a: Schedule, b: Schedule) -> Schedule:
+    """The higher of two schedules at every moment (what a car may draw when its station may
+    hold either)."""
+    moments = sorted({t for t, _ in a} | {t for t, _ in b})
+    out: Schedule = []
+    for moment in moments:
+        current = max(value_at(a, moment) or 0.0, value_at(b, moment) or 0.0)
+        if not out or abs(out[-1][1] - current) > 1e-9:
+            out.append((moment, current))
+    return out
+
+
+def capped(schedule: Schedule, periods: int = MAX_PERIODS) -> Schedule:
+    """At most ``periods`` periods: the last one sent holds the lowest of those it stands for
+    (the schedule is renewed before it is reached, and a station that loses its connection is
+    held low rather than high)."""
+    if len(schedule) <= periods:
+        return schedule
+    head = schedule[: periods - 1]
+    rest = schedule[periods - 1 :]
+    return [*head, (rest[0][0], min(current for _, current in rest))]
 
 
 def lower_somewhere(new: Schedule, old: Schedule | None, now: datetime) -> bool:

@@ -29,9 +29,9 @@ def test_value_at_reads_the_period_in_force() -> None:
 
 def test_the_same_schedule_made_later_is_the_same() -> None:
     held = [(at(0), 16.0), (at(3600), 6.0)]
-    assert cp.same([(at(40), 16.05), (at(3620), 6.0)], held)  # later, moments to the minute
-    assert not cp.same([(at(40), 16.1), (at(3620), 6.0)], held)  # 0.1 A is a change
-    assert not cp.same([(at(40), 16.0), (at(3800), 6.0)], held)  # the dip moved
+    assert cp.same([(at(40), 16.05), (at(3600.5), 6.0)], held)  # made later, the same dip
+    assert not cp.same([(at(40), 16.1), (at(3600), 6.0)], held)  # 0.1 A is a change
+    assert not cp.same([(at(40), 16.0), (at(3540), 6.0)], held)  # the dip moved a minute
     assert not cp.same([(at(40), 16.0)], held)
     assert not cp.same([(at(40), 16.0)], None)
 
@@ -58,6 +58,16 @@ def test_a_rise_never_comes_early_nor_a_fall_late() -> None:
     schedule = [(at(0), 16.0), (at(59.4), 6.0), (at(119.4), 20.0)]
     periods = cp.wire_schedule(schedule, 3)["chargingSchedulePeriod"]
     assert [(p["startPeriod"], p["limit"]) for p in periods] == [(0, 16.0), (59, 6.0), (120, 20.0)]
+
+
+def test_upper_and_capped_schedules() -> None:
+    a = [(at(0), 10.0), (at(3600), 20.0)]
+    b = [(at(0), 16.0), (at(1800), 6.0)]
+    assert cp.upper(a, b) == [(at(0), 16.0), (at(1800), 10.0), (at(3600), 20.0)]
+    long = [(at(i * 60), float(i % 2 * 10 + 6)) for i in range(30)]
+    short = cp.capped(long, 24)
+    assert len(short) == 24 and short[:23] == long[:23]
+    assert short[-1] == (long[23][0], 6.0)  # the lowest of the rest, from the 24th moment
 
 
 def test_profiles_of_both_versions() -> None:
