@@ -377,6 +377,11 @@ class LoadBalancer:
             tuple(b for blocks in self._prices.get(site_id, {}).values() for b in blocks),
         )
 
+    def snapshot(self, site_id: str) -> Inputs:
+        """What the balancer would plan the site from now: its cars, the limits in force and
+        each EVSE it cannot steer with the current it counts it at (``moments[0].fixed``)."""
+        return self._inputs(site_id, [self.clock.now()])
+
     def preview(self, site_id: str) -> Plan:
         """What the balancer gives each car of the site now, sending nothing (the ``cost``
         policy's plan of the moment is its last run's)."""
