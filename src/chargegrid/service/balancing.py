@@ -239,6 +239,8 @@ class LoadBalancer:
         assert self.limit_store is not None
         while self._unsaved:
             site_id, source = self._unsaved.pop()
+            if not self.sites.exists(site_id):
+                continue  # deleted meanwhile: its limits went with it
             blocks = self._blocks.get(site_id, {}).get(source, [])
             try:
                 await self.limit_store.save_timeline(site_id, source, blocks)

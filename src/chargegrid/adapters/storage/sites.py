@@ -100,9 +100,18 @@ class SqlSiteStore(SideStore):
         return tuple((row[0], str(row[1])) for row in rows)
 
     async def delete(self, site_id: str) -> bool:
-        await self._write(delete(_L).where(_L.c.site_id == site_id))
-        result = await self._write(delete(_S).where(_S.c.id == site_id))
-        return bool(result.rowcount)
+        """The site, its circuits, EVSEs and limits, in one transaction."""
+
+        async def write() -> bool:
+            async with self._writer.begin() as conn:
+                await conn.execute(delete(_L).where(_L.c.site_id == site_id))
+                result = await conn.execute(delete(_S).where(_S.c.id == site_id))
+                return bool(result.rowcount)
+
+        try:
+            return await self._whole(write())
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"{self.what} write failed: {exc}") from exc
 
     async def save_timeline(self, site_id: str, source: str, blocks: Sequence[LimitBlock]) -> None:
         """What ``source`` set on the site, replacing what it set before."""
