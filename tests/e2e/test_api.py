@@ -1029,6 +1029,7 @@ PATH_VALUES = {
     "circuit_id": "grid",
     "evse_id": "1",
     "peer_id": "dso",
+    "group_id": "grp-1",
 }
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/stations"): {"json": {"id": "CS-AUTH-NEW"}},
