@@ -5,10 +5,12 @@ OCA's OSCP 2.0 JSON schemas and its headers):
 * AdjustGroupCapacityForecast, asked for by the operator over the REST API, and by chargegrid
   when cars wait for room under the CP's forecast (once, not on every run of the balancer);
 * GroupCapacityComplianceError when a station without smart charging alone is over the
-  forecast, once for each block;
+  forecast, once for each block (forgotten once the block ended), or an offline station whose
+  car holds more than its fallback;
 * UpdateAssetMeasurements beside UpdateGroupMeasurements, each EVSE of the group;
 * a Handshake's heartbeat_interval below 1, a HandshakeAcknowledge naming no Handshake, a retry
-  (served once) and a reused X-Request-ID, a forecast in segments.
+  (served once) and a reused X-Request-ID, a forecast in segments, a forecast for a group whose
+  site was deleted.
 """
 
 from __future__ import annotations
@@ -226,6 +228,55 @@ async def test_a_station_without_smart_charging_over_the_forecast(linked: Linked
     assert cp.problems == []
 
 
+async def test_a_compliance_error_is_forgotten_when_its_block_ends(linked: Linked) -> None:
+    api, cp = linked.api, linked.cp
+    assert linked.app.oscp is not None
+    live = linked.app.oscp.live("dso")
+    await api.put(
+        "/sites/depot/evses/DUMB/1", {"circuit": "grid", "smart": False, "fallback_a": 16}
+    )
+    now = datetime.now(UTC)
+    short = {**_block(10, now - timedelta(minutes=1)), "end_time": _iso(now + timedelta(seconds=2))}
+    await linked.forecast(0, short)
+    await wait_for(lambda: _has(cp, "group_capacity_compliance_error"), timeout=5)
+    assert len(live.reported["grp-1"]) == 1
+
+    async def forgotten() -> bool:
+        return "grp-1" not in live.reported
+
+    await wait_for(forgotten, timeout=6)
+    assert cp.problems == []
+
+
+async def test_an_offline_station_counts_at_what_its_car_holds(linked: Linked) -> None:
+    """The balancer counts the car of an offline station at the profile it took, above the 6 A
+    fallback: so does the compliance check."""
+    api, cp = linked.api, linked.cp
+    await linked.forecast(40)
+    async with connect(linked.app.server.port, "OSCP-A", "2.0.1") as a:
+        first = Driver(a, "2.0.1")
+        assert await first.boot() == "Accepted"
+        await first.start("CARD-1", 1000, tx_id="tx-a")
+
+        async def took_a_profile() -> bool:
+            return any(action == "SetChargingProfile" for action, _ in a.received)
+
+        await wait_for(took_a_profile, timeout=5)
+
+    async def counted_offline() -> bool:
+        plan = await api.get("/sites/depot/plan")
+        held = {x["evse"]: (x["state"], x["current_a"]) for x in plan["allocations"]}
+        return held.get("OSCP-A/1", ("", 0.0))[0] == "fixed" and held["OSCP-A/1"][1] > 16
+
+    await wait_for(counted_offline, timeout=5)
+    await linked.forecast(16)  # over it: A's car alone, B (offline, 6 A) besides
+    await wait_for(lambda: _has(cp, "group_capacity_compliance_error"), timeout=5)
+    _, error = cp.of("group_capacity_compliance_error")[0]
+    assert "OSCP-A/1" in error["message"] and "OSCP-B/1" in error["message"]
+    assert [b["capacity"] for b in error["forecasted_blocks"]] == [16]
+    assert cp.problems == []
+
+
 async def test_what_the_fp_checks(linked: Linked) -> None:
     cp = linked.cp
     too_often = {"required_behaviour": {"heartbeat_interval": 0.5, "measurement_configuration": []}}
@@ -278,4 +329,12 @@ async def test_what_the_fp_checks(linked: Linked) -> None:
     assert linked.app.balancer is not None
     later = linked.app.balancer.limits("depot", now + timedelta(hours=1, minutes=5))
     assert later["grid"].limit_a == 12.0
+
+    # the group's site is deleted: a forecast for it is refused like that of a group not known
+    await linked.api.delete("/sites/depot")
+    answer = await linked.post(
+        "update_group_capacity_forecast", {**part, "forecasted_blocks": [first]}
+    )
+    assert answer.status_code == 400, answer.text
+    assert "depot" in answer.json()["message"]
     assert cp.problems == []

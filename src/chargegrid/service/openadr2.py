@@ -39,9 +39,15 @@ out; an event with none it acts on is opted out of.
 
 Opting: with the ``in`` policy an event chargegrid applies is opted in; with ``out`` every
 event is acknowledged with optOut and nothing is applied. Test events are acknowledged and not
-applied. An event that does not decode, or a signal whose values do not fit (a SIMPLE level 5, a
-capacity of 1.5, a LOAD_DISPATCH in currency), is logged and opted out of, and what the event
-set before is removed.
+applied. An event that does not decode, has no signal chargegrid acts on, or has a signal whose
+values do not fit (a SIMPLE level 5, a capacity of 1.5, a LOAD_DISPATCH in currency) is logged
+and opted out of. When it is a modification of an event already applied, the last modification
+applied stays in force (its limits and prices, until it ends, the event is cancelled or no
+longer listed, or a later modification applies): a load shed is not lifted by an update
+chargegrid cannot read.
+
+The answer given to each event (to ignore an older modification arriving late) is forgotten
+once the event ended or the VTN no longer lists it.
 
 Errors: :class:`~chargegrid.protocols.openadr2.Openadr2Error` for an event that does not
 decode, :class:`SignalError` (both ``ValueError``) for a signal that cannot be applied; the
@@ -309,6 +315,15 @@ class _Held:
     prices: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The answer to an event's latest modification, remembered until the event is over."""
+
+    modification: int
+    opt: Opt
+    end: datetime | None  # the event's, held as its limits are; None: open-ended
+
+
 class Ven:
     """The events of one VTN, applied to one site (``target``: ``site`` or ``site/circuit``).
     ``vtn`` names the VTN in the balancer's sources and in log lines."""
@@ -337,7 +352,7 @@ class Ven:
         self.opt_in = opt_in
         self.options = options or MappingOptions()
         self._held: dict[str, _Held] = {}  # event id ->
-        self._answers: dict[str, tuple[int, Opt]] = {}  # event id -> modification, answer
+        self._answers: dict[str, _Answer] = {}  # event id ->
 
     def source(self, event_id: str) -> str:
         return f"openadr2:{self.vtn}:{event_id}"
@@ -346,6 +361,10 @@ class Ven:
         """The events whose limits or prices are in force or ahead."""
         return sorted(self._held)
 
+    def answered(self) -> list[str]:
+        """The events whose latest answer is remembered (listed by the VTN, not over)."""
+        return sorted(self._answers)
+
     def on_event(self, raw: object) -> Opt:
         """A new event, or a new modification of one (openleadr's on_event and
         on_update_event): apply it and answer optIn, or optOut."""
@@ -353,30 +372,36 @@ class Ven:
         try:
             event = decode_event(raw)
         except Openadr2Error as exc:
-            log.warning("OpenADR event refused", vtn=self.vtn, event_id=event_id, error=str(exc))
-            if event_id is not None:
-                self._clear(event_id)
+            log.warning(
+                "OpenADR event refused",
+                vtn=self.vtn,
+                event_id=event_id,
+                error=str(exc),
+                kept=event_id in self._held,  # the last modification applied stays
+            )
             return Opt.OUT
         known = self._answers.get(event.event_id)
-        if known is not None and event.modification_number < known[0]:
+        if known is not None and event.modification_number < known.modification:
             log.warning(
                 "OpenADR event: an older modification, ignored",
                 vtn=self.vtn,
                 event_id=event.event_id,
                 modification=event.modification_number,
-                applied=known[0],
+                applied=known.modification,
             )
-            return known[1]
+            return known.opt
         opt = self._apply(event)
-        self._answers[event.event_id] = (event.modification_number, opt)
+        end = None if event.end is None else _later(event.end, self.options.hold)
+        self._answers[event.event_id] = _Answer(event.modification_number, opt, end)
         return opt
 
     def listed(self, event_ids: Collection[str]) -> None:
         """The events of a whole oadrDistributeEvent: one no longer in it is cancelled
         (implied cancellation)."""
-        for event_id in [e for e in self._held if e not in event_ids]:
-            log.info("OpenADR event no longer distributed", vtn=self.vtn, event_id=event_id)
-            self._clear(event_id)
+        for event_id in [e for e in self._held.keys() | self._answers.keys() if e not in event_ids]:
+            if event_id in self._held:
+                log.info("OpenADR event no longer distributed", vtn=self.vtn, event_id=event_id)
+                self._clear(event_id)
             self._answers.pop(event_id, None)
 
     def expire(self) -> None:
@@ -388,6 +413,9 @@ class Ven:
                 log.info("OpenADR event over", vtn=self.vtn, event_id=event_id)
                 self._clear(event_id)
                 self._answers.pop(event_id, None)
+        for event_id, answer in list(self._answers.items()):  # opted out of, tests, cancelled
+            if event_id not in self._held and answer.end is not None and answer.end <= now:
+                del self._answers[event_id]
 
     def power_w(self) -> float:
         """What the target's cars draw now: the TELEMETRY_USAGE reading."""
@@ -419,14 +447,14 @@ class Ven:
             draw = self.grid.site_power_w(site.id, self.circuit)
             found = effect(event, circuit, draw_w=draw, options=self.options)
         except (SiteNotFound, SignalError) as exc:
-            self._clear(event.event_id)
-            bound.warning("OpenADR event not applied", error=str(exc))
+            kept = event.event_id in self._held  # fail closed: the last one applied stays
+            bound.warning("OpenADR event not applied", error=str(exc), kept=kept)
             return Opt.OUT
         for reason in found.ignored:
             bound.info("OpenADR signal left out", reason=reason)
         if not found.applied:
-            self._clear(event.event_id)
-            bound.warning("OpenADR event has no signal chargegrid acts on")
+            kept = event.event_id in self._held
+            bound.warning("OpenADR event has no signal chargegrid acts on", kept=kept)
             return Opt.OUT
         source = self.source(event.event_id)
         held = self._held.get(event.event_id)

@@ -9,13 +9,17 @@ The exchange (OpenADR 3.0.1 REST API, the codec in :mod:`chargegrid.protocols.op
    expires, and once more when a request is answered 401. Without a client id requests go
    without a token.
 2. **Polling** every ``poll_interval_s``: ``GET /programs`` (kept: the configured program names,
-   or all), then ``GET /events`` (paged by ``skip`` / ``limit`` 50), kept when the event's program
-   is and its targets do not exclude this VEN (:func:`targeted`). No subscription: the VTN need
-   not reach chargegrid.
+   or all), then ``GET /events``, kept when the event's program is and its targets do not
+   exclude this VEN (:func:`targeted`). Each listing is paged (``skip``: the objects received so
+   far, ``limit`` 50) until an empty page, so a VTN that answers fewer than asked is read to the
+   end; a VTN that ignores ``skip`` (the same page again) is read once; after
+   :data:`MAX_PAGES` pages the listing is cut short. No subscription: the VTN need not reach
+   chargegrid.
 3. **Events to limits** (:func:`event_blocks`, pure): one source per event,
    ``openadr3:{vtn host}:{event id}``, replaced when the event changes and emptied when it is
-   deleted or its last interval ends. An event that cannot be read or placed is logged; one
-   that was read before keeps what it set until it can be read again.
+   deleted (not in a complete listing: one that failed midway or was cut short removes nothing)
+   or its last interval ends. An event that cannot be read or placed is logged; one that was
+   read before keeps what it set until it can be read again.
 4. **Reports**: for an event whose ``reportDescriptors`` ask for ``USAGE`` or ``DEMAND``, every
    ``report_interval_s`` from its start and once when it ends, ``POST /reports`` with the energy
    the site's charging imported in that span (USAGE, kWh, from the transactions' meter values)
@@ -57,7 +61,7 @@ log = structlog.get_logger(__name__)
 TOKEN_MARGIN = timedelta(seconds=30)
 _TOKEN_LONGEST_S = 366 * 86400  # an expires_in beyond a year is read as a year
 _ZERO = timedelta(0)
-MAX_PAGES = 100
+MAX_PAGES = 100  # of a listing: a VTN that pages on past this is read no further this poll
 SIMPLE_FRACTIONS: Mapping[int, float | None] = {0: None, 1: 0.75, 2: 0.5, 3: 0.0}
 """SIMPLE level -> fraction of the circuit's own limits in force: 0 (normal) sets no limit, 3
 (emergency) pauses the cars (the OpenADR 2.0b VEN's defaults too)."""
@@ -346,8 +350,8 @@ class OpenAdr3Ven:
 
     async def poll(self) -> None:
         """Fetch the programs and events once and apply what changed."""
-        await self._fetch_programs()
-        bodies = await self._search("events")
+        programs_complete = await self._fetch_programs()
+        bodies, complete = await self._search("events")
         now = self.clock.now()
         seen: set[str] = set()
         for body in bodies:
@@ -368,14 +372,18 @@ class OpenAdr3Ven:
                 continue
             seen.add(event.id)
             self._track(event.id, event, program, now)
+        if not (complete and programs_complete):
+            return  # an event not seen may be on a page not read: none is gone
         for gone in set(self.events) - seen:
             tracked = self.events.pop(gone)
             self.log.info("OpenADR 3 event gone", event_id=gone, program=tracked.event.program_id)
             self._set(gone, tracked, (), ())
 
-    async def _fetch_programs(self) -> None:
+    async def _fetch_programs(self) -> bool:
+        """Whether the listing was complete (if not, the programs known before are kept)."""
         found: dict[str, oadr.Program] = {}
-        for body in await self._search("programs"):
+        bodies, complete = await self._search("programs")
+        for body in bodies:
             try:
                 program = oadr.decode_program(body)
             except oadr.OpenAdrError as exc:
@@ -391,11 +399,14 @@ class OpenAdr3Ven:
             names = self.options.program_names
             if not names or program.program_name in names:
                 found[program.id] = program
+        if not complete:
+            found = {**self.programs, **found}
         missing = frozenset(self.options.program_names) - {p.program_name for p in found.values()}
         if missing != self._missing and missing:
             self.log.warning("OpenADR 3 programs not found at the VTN", programs=sorted(missing))
         self._missing = missing
         self.programs = found
+        return complete
 
     def _track(
         self, event_id: str, event: oadr.Event, program: oadr.Program, now: datetime
@@ -594,22 +605,26 @@ class OpenAdr3Ven:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    async def _search(self, collection: str) -> list[bytes]:
-        """Every object of a collection, page by page (a VTN that ignores ``skip`` is read
-        once: a page like the last ends the search)."""
+    async def _search(self, collection: str) -> tuple[list[bytes], bool]:
+        """Every object of a collection, page by page until an empty one, and whether that was
+        reached. ``skip`` counts the objects received: a VTN may answer fewer than ``limit``
+        (a lower maximum of its own) and have more. A VTN that ignores ``skip`` is read once
+        (a page like the last ends the listing); :data:`MAX_PAGES` pages without an end leave
+        it incomplete."""
         out: list[bytes] = []
         last: list[bytes] | None = None
-        for page in range(MAX_PAGES):
-            params = {"skip": page * oadr.PAGE_LIMIT, "limit": oadr.PAGE_LIMIT}
+        for _ in range(MAX_PAGES):
+            params = {"skip": len(out), "limit": oadr.PAGE_LIMIT}
             url = oadr.collection_url(self.base_url, collection, params)
             items = oadr.decode_array(await self._call("GET", url))
-            if items == last:
-                break
+            if not items or items == last:
+                return out, True
             out += items
-            if len(items) < oadr.PAGE_LIMIT:
-                break
             last = items
-        return out
+        self.log.warning(
+            "OpenADR 3 listing cut short", collection=collection, pages=MAX_PAGES, read=len(out)
+        )
+        return out, False
 
     async def _call(self, method: str, url: str, body: bytes | None = None) -> bytes:
         """The body of the VTN's 2xx answer; a 401 renews the token and tries once more."""

@@ -30,19 +30,23 @@ The exchange with a CP (OSCP 2.0, the codec in :mod:`chargegrid.protocols.oscp`)
 6. **AdjustGroupCapacityForecast**, when the operator asks (:meth:`adjust`), or when a run of
    the balancer pauses cars under a group's circuit for want of room and the CP's forecast in
    force is the limit that holds: the blocks in force with the paused cars' minimum added,
-   asked only if the balancer, run on the raised limits, would let one of them charge; at most
-   once per ``adjust_interval_s`` (15 minutes) per group.
+   asked only if the balancer, run on the raised limits (on a thread, from what it planned
+   from: the same cars and fixed loads), would let one of them charge; at most once per
+   ``adjust_interval_s`` (15 minutes) per group.
 7. **GroupCapacityComplianceError** when a run finds the group's circuit over the forecast
-   because of what the EVSEs counted at their fallback current (offline, or not smart) draw
-   alone: the blocks concerned and a message naming the group and the EVSEs, once for each
-   block (the error is not repeated on every run).
+   because of what the EVSEs the balancer cannot steer draw alone, counted as it counts them
+   (an offline station's car at the profile it holds, a profile in doubt at the higher, an
+   EVSE without smart charging or offline at its fallback): the blocks concerned and a message
+   naming the group and the EVSEs, once for each block (the error is not repeated on every
+   run; a block is forgotten once it ended).
 
 A request already served (the same X-Request-ID, message and body from the same CP: a retry) is
 answered 204 and not served again; the same X-Request-ID with another body is refused (400).
 
 Errors: :class:`~chargegrid.protocols.oscp.OscpError` for a request that cannot be served, with
-the HTTP status to answer (401 unknown token, 400 a body or group that does not fit, 404 no such
-endpoint); :class:`PeerError` for what the operator asks that cannot be (422/409).
+the HTTP status to answer (401 unknown token, 400 a body or group that does not fit, a group
+whose site or circuit is no more among them, 404 no such endpoint); :class:`PeerError` for
+what the operator asks that cannot be (422/409).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from typing import Any, Protocol
 import structlog
 
 from chargegrid.domain import events
-from chargegrid.domain.balancing import CircuitLimit, Plan, balance
+from chargegrid.domain.balancing import CircuitLimit, Plan
 from chargegrid.domain.site import SITE_PHASES
 from chargegrid.protocols import oscp
 from chargegrid.protocols.oscp.errors import UNAUTHORIZED
@@ -70,6 +74,7 @@ from chargegrid.protocols.oscp.table import Role
 from chargegrid.service import oscp_signals as signals
 from chargegrid.service.balancing import LimitBlock, LoadBalancer
 from chargegrid.service.events import Envelope, EventBus
+from chargegrid.service.planning import Inputs
 from chargegrid.service.ports import Clock
 from chargegrid.service.sites import SiteNotFound, Sites
 
@@ -152,6 +157,7 @@ class _Live:
     segments: dict[str, _Segments] = field(default_factory=dict)  # group ->
     forecasts: dict[str, list[signals.Held]] = field(default_factory=dict)  # group -> in use
     asked_at: dict[str, datetime] = field(default_factory=dict)  # group -> last adjustment
+    asking: set[str] = field(default_factory=set)  # groups whose adjustment is being weighed
     reported: dict[str, set[oscp.ForecastedBlock]] = field(default_factory=dict)  # group ->
 
     @property
@@ -386,7 +392,10 @@ class FlexibilityProvider:
                 type=message.forecast_type.value,
             )
             return
-        site_id, circuit = self._target(target)
+        try:
+            site_id, circuit = self._target(target)
+        except PeerError as exc:  # the operator deleted or changed the site since
+            raise oscp.OscpError(f"group {message.group_id!r}: {exc}") from exc
         voltage = self.sites.get(site_id).voltage_v
         held = [(b, oscp.capacity_block(b)) for b in message.forecasted_blocks]
         held.sort(key=lambda h: (h[1].start, h[1].phase or ""))
@@ -460,6 +469,10 @@ class FlexibilityProvider:
             live.heartbeat_sent = now
             beat = oscp.Heartbeat(offline_mode_at=now + timedelta(seconds=2 * interval))
             await self._send(peer, beat)
+        for group, blocks in list(live.reported.items()):  # over: not to be reported again
+            live.reported[group] = {b for b in blocks if b.end_time > now}
+            if not live.reported[group]:
+                del live.reported[group]
         if live.measured_at is None:
             live.measured_at = live.counting_since = now
         elif now - live.measured_at >= timedelta(seconds=self.measurement_interval_s):
@@ -540,7 +553,7 @@ class FlexibilityProvider:
         """After each run of the balancer: a GroupCapacityComplianceError or an
         AdjustGroupCapacityForecast for the groups on the site that need one (see the module's
         documentation); sent in the background."""
-        now = self.clock.now()
+        inputs: Inputs | None = None  # what the balancer counts, taken once, if needed
         for peer in list(self._peers.values()):
             if peer.state == "registering":
                 continue
@@ -553,8 +566,9 @@ class FlexibilityProvider:
                     _, circuit = self._target(target)
                 except PeerError:
                     continue
-                if not self._complain(peer, live, group, circuit, plan, held, now):
-                    self._ask(peer, live, group, circuit, plan, held, now)
+                inputs = inputs or signals.snapshot(self.balancer, site_id)
+                if not self._complain(peer, live, group, circuit, plan, held, inputs):
+                    self._ask(peer, live, group, circuit, plan, held, inputs)
 
     def _complain(
         self,
@@ -564,11 +578,10 @@ class FlexibilityProvider:
         circuit: str,
         plan: Plan,
         held: list[signals.Held],
-        now: datetime,
+        inputs: Inputs,
     ) -> bool:
-        site_id, _ = self._split(peer.groups[group])
-        site = self.sites.get(site_id)
-        load, fixed = signals.fixed_load(site, circuit, self._offline(site_id))
+        site, now = inputs.site, inputs.moments[0].start
+        load, fixed = signals.fixed_load(site, circuit, inputs.offline, inputs.moments[0].fixed)
         blocks = signals.compliance_blocks(site, circuit, plan, held, load, now)
         if not blocks:
             return False
@@ -578,8 +591,9 @@ class FlexibilityProvider:
             reported.update(new)
             over = [n for n in plan.overloaded if n.startswith(f"{circuit}/")]
             text = (
-                f"group {group} (site {site_id}, circuit {circuit}) cannot keep to "
-                f"{len(new)} forecasted block(s): EVSEs offline or without smart charging "
+                f"group {group} (site {site.id}, circuit {circuit}) cannot keep to "
+                f"{len(new)} forecasted block(s): EVSEs chargegrid cannot steer (offline, "
+                f"without smart charging, or holding an earlier profile) "
                 f"({', '.join(fixed)}) may draw {max(load.amps):.1f} A a phase, "
                 f"{load.watts:.0f} W, over {', '.join(over)}"
             )
@@ -596,40 +610,51 @@ class FlexibilityProvider:
         circuit: str,
         plan: Plan,
         held: list[signals.Held],
-        now: datetime,
+        inputs: Inputs,
     ) -> None:
+        site, now = inputs.site, inputs.moments[0].start
         last = live.asked_at.get(group)
-        if last is not None and now - last < timedelta(seconds=self.adjust_interval_s):
+        if group in live.asking or (
+            last is not None and now - last < timedelta(seconds=self.adjust_interval_s)
+        ):
             return
-        site_id, _ = self._split(peer.groups[group])
-        site = self.sites.get(site_id)
         asks = signals.adjustment(site, circuit, plan, held, now)
         if not asks:
             return
-        limits = signals.relaxed(self.balancer.limits(site_id, now), circuit, asks, site.voltage_v)
-        paused = {a.evse for a in plan.allocations if a.state == "paused"}
-        then = balance(
-            site,
-            self.balancer.demands(site),
-            limits=limits,
-            offline=self._offline(site_id),
-            now=now,
-            headroom_a=self.balancer.headroom_a,
-        )
-        if not any(a.state == "charging" and a.evse in paused for a in then.allocations):
-            return  # another limit holds them back: more from this CP would not help
-        live.asked_at[group] = now
+        limits = signals.relaxed(inputs.moments[0].limits, circuit, asks, site.voltage_v)
+        paused = frozenset(a.evse for a in plan.allocations if a.state == "paused")
         message = oscp.AdjustGroupCapacityForecast(
             group_id=group,
             forecast_type=oscp.CapacityForecastType.CONSUMPTION,
             forecasted_blocks=tuple(fb for _, fb in asks),
         )
-        log.info("OSCP asking for capacity", peer=peer.id, group=group, cars=len(paused))
-        self._spawn(self._send(peer, message))
+        live.asking.add(group)
+        self._spawn(self._ask_if_it_helps(peer, live, message, inputs, limits, paused))
 
-    def _offline(self, site_id: str) -> frozenset[str]:
-        site = self.sites.get(site_id)
-        return frozenset(e.key for e in site.evses if self.balancer.connected(e.station_id) is None)
+    async def _ask_if_it_helps(
+        self,
+        peer: OscpPeer,
+        live: _Live,
+        message: oscp.AdjustGroupCapacityForecast,
+        inputs: Inputs,
+        limits: dict[str, CircuitLimit],
+        paused: frozenset[str],
+    ) -> None:
+        """Run the balancer on the raised limits (a thread: it may take a while, and this
+        follows a run on the event loop); ask the CP only if a paused car would charge then."""
+        group = message.group_id
+        try:
+            then = await asyncio.to_thread(signals.balanced_on, inputs, limits)
+        except Exception:  # as a failing plan listener would be: logged, the next run tries
+            log.exception("OSCP adjustment not weighed", peer=peer.id, group=group)
+            return
+        finally:
+            live.asking.discard(group)
+        if not any(a.state == "charging" and a.evse in paused for a in then.allocations):
+            return  # another limit holds them back: more from this CP would not help
+        live.asked_at[group] = inputs.moments[0].start
+        log.info("OSCP asking for capacity", peer=peer.id, group=group, cars=len(paused))
+        await self._send(peer, message)
 
     # --- energy, from the transactions' meter values ---------------------------------------
 

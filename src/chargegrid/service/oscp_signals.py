@@ -1,9 +1,13 @@
 """What a site's plan tells a Capacity Provider about one of its groups (OSCP 2.0, FP to CP),
-worked out without I/O from the site, the balancer's plan and the CP's forecast in force.
+worked out without I/O from the site, the balancer's plan, what it planned from (its
+:class:`~chargegrid.service.planning.Inputs`, taken by :func:`snapshot`) and the CP's forecast
+in force.
 
-* :func:`fixed_load`: what the EVSEs counted at their fallback current (station offline or
-  without smart charging) under the group's circuit may draw, per site phase and in watts. The
-  balancer counts them whatever happens (:mod:`chargegrid.domain.balancing`, rule 1).
+* :func:`fixed_load`: what the EVSEs the balancer cannot steer under the group's circuit may
+  draw, per site phase and in watts, counted as the balancer counts them
+  (:mod:`chargegrid.domain.balancing`, rule 1): at the current it names in ``fixed`` (an
+  offline station's car holding a profile, a profile in doubt), else at their fallback (no
+  smart charging, station offline).
 * :func:`compliance_blocks`: when the plan says the group's circuit is over a limit
   (``Plan.overloaded``) and the fixed load alone is over a block of the forecast in force, the
   blocks the group cannot keep to (that one and those ahead the same load exceeds): what a
@@ -12,8 +16,9 @@ worked out without I/O from the site, the balancer's plan and the CP's forecast 
   minimum, the blocks in force with that room added (on each phase the paused cars load, or in
   watts): what an AdjustGroupCapacityForecast asks. The blocks keep the CP's times, so it can
   match them to its own; capacities are in ``A`` when the CP's block was, ``W`` otherwise.
-* :func:`relaxed`: the limits as they would be were the CP to grant the adjustment, so the
-  caller can run the balancer on them and ask only when it would let a paused car charge.
+* :func:`relaxed`: the limits as they would be were the CP to grant the adjustment, and
+  :func:`balanced_on`: the balancer run on them, so the caller asks only when that would let a
+  paused car charge.
 """
 
 from __future__ import annotations
@@ -21,20 +26,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
-from chargegrid.domain.balancing import CircuitLimit, Plan
+from chargegrid.domain.balancing import CircuitLimit, Plan, balance
 from chargegrid.domain.site import SITE_PHASES, Site
 from chargegrid.protocols import oscp
+from chargegrid.service.planning import Inputs
 
 __all__ = [
     "ROOM",
+    "Balancer",
     "Held",
     "Load",
     "adjustment",
+    "balanced_on",
     "compliance_blocks",
     "fixed_load",
     "in_force",
     "relaxed",
+    "snapshot",
 ]
 
 ROOM = "no room for its minimum current"  # the balancer's reason for pausing a car for a limit
@@ -61,20 +71,43 @@ class Load:
         return load - block.limit
 
 
-def fixed_load(site: Site, circuit: str, offline: frozenset[str]) -> tuple[Load, list[str]]:
-    """What the EVSEs under ``circuit`` counted at their fallback current may draw, and which
-    they are (keys)."""
+class Balancer(Protocol):
+    """What :func:`snapshot` needs of the load balancer."""
+
+    def snapshot(self, site_id: str) -> Inputs: ...
+
+
+def snapshot(balancer: Balancer, site_id: str) -> Inputs:
+    """What the balancer plans the site from now (``moments[0]``: the limits in force and the
+    EVSEs it counts at a current of its own). Taken on the event loop: the balancer's state is
+    live. Raises SiteNotFound."""
+    return balancer.snapshot(site_id)
+
+
+def fixed_load(
+    site: Site, circuit: str, offline: frozenset[str], fixed: Mapping[str, float] | None = None
+) -> tuple[Load, list[str]]:
+    """What the EVSEs under ``circuit`` the balancer cannot steer may draw, and which they are
+    (keys): each at its current in ``fixed`` (EVSE key -> A, ``Inputs.moments[0].fixed``), else
+    at its fallback when it has no smart charging or is ``offline`` (as :func:`balance`)."""
+    fixed = fixed or {}
     under = site.under(circuit)
     amps = [0.0, 0.0, 0.0]
     watts = 0.0
     keys = []
     for slot in site.evses:
-        if slot.circuit not in under or (slot.smart and slot.key not in offline):
+        if slot.circuit not in under:
+            continue
+        if slot.key in fixed:
+            current = fixed[slot.key]
+        elif not slot.smart or slot.key in offline:
+            current = slot.fallback_a
+        else:
             continue
         keys.append(slot.key)
         for phase in slot.wiring.phases:
-            amps[phase] += slot.fallback_a
-        watts += slot.fallback_a * site.voltage_v * len(slot.wiring.phases)
+            amps[phase] += current
+        watts += current * site.voltage_v * len(slot.wiring.phases)
     return Load((amps[0], amps[1], amps[2]), watts), sorted(keys)
 
 
@@ -146,6 +179,22 @@ def relaxed(
     out = dict(limits)
     out[circuit] = CircuitLimit(limit_a, limit_w, (phases[0], phases[1], phases[2]))
     return out
+
+
+def balanced_on(inputs: Inputs, limits: Mapping[str, CircuitLimit]) -> Plan:
+    """The balancer's plan from ``inputs`` now, on ``limits`` (:func:`relaxed`) instead of
+    those in force: the same cars, the same fixed loads. Pure, and it may take a while on a
+    large site: run it on a thread."""
+    moment = inputs.moments[0]
+    return balance(
+        inputs.site,
+        inputs.demands,
+        limits=limits,
+        offline=inputs.offline,
+        fixed=moment.fixed,
+        now=moment.start,
+        headroom_a=inputs.headroom_a,
+    )
 
 
 def _raise(value: float | None, ours: float, asked: float) -> float | None:

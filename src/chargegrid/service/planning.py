@@ -150,4 +150,3 @@ def _optimized(inputs: Inputs) -> list[tuple[datetime, Plan]]:
         over = tuple(name for i, name in schedule.overloaded if i == t)
         plans.append((start, Plan(tuple(sorted(allocations, key=lambda a: a.evse)), over)))
     return plans or [(inputs.moments[0].start, Plan(()))]
-

@@ -179,15 +179,50 @@ def test_a_test_event_is_acknowledged_not_applied() -> None:
 )
 def test_what_cannot_be_applied_is_opted_out_of(raw: Any) -> None:
     ven, grid, _ = _ven()
-    ven.on_event(_event())
-    answer = ven.on_event(
-        {**raw, "event_descriptor": {**raw["event_descriptor"], "modification_number": 1}}
-        if isinstance(raw, dict)
-        else raw
-    )
-    assert answer is Opt.OUT
-    if isinstance(raw, dict):  # the same event, changed into one that does not apply
-        assert grid.in_force() == {}
+    assert ven.on_event(raw) is Opt.OUT
+    assert grid.in_force() == {} and ven.held() == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _event(modification=1, level=9),  # SIMPLE level 9
+        _event(modification=1, signal="SIMPLE", kind="setpoint"),  # SIMPLE of another type
+        _event(modification=1, signal="BID_LOAD", kind="setpoint"),  # nothing chargegrid acts on
+        {**_event(modification=1), "active_period": "soon"},  # does not decode
+    ],
+)
+def test_a_bad_modification_keeps_the_last_one_applied(raw: Any) -> None:
+    ven, grid, clock = _ven()
+    ven.on_event(_event(level=3))  # a load shed: 0 A
+    before = dict(grid.in_force())
+    assert ven.on_event(raw) is Opt.OUT
+    assert grid.in_force() == before and ven.held() == ["ev-1"]
+    assert ven.on_event(_event(modification=2, level=1)) is Opt.IN  # a good one replaces it
+    [block] = grid.limits["depot", "openadr2:vtn.example:ev-1"]
+    assert block.limit == CircuitLimit(limit_a=24.0)
+    clock.advance(3600 * 2 + 1)  # and it ends as the event does
+    ven.expire()
+    assert grid.in_force() == {} and ven.held() == []
+
+
+def test_answers_are_forgotten_when_not_listed_or_over() -> None:
+    ven, _, clock = _ven()
+    ven.on_event(_event("shed"))
+    ven.on_event(_event("test", test=True))
+    ven.on_event(_event("bad", level=9))
+    ven.on_event(_event("gone"))
+    ven.on_event(_event("gone", modification=1, status="cancelled"))
+    assert ven.answered() == ["bad", "gone", "shed", "test"]
+    ven.listed({"shed", "test", "bad"})
+    assert ven.answered() == ["bad", "shed", "test"]
+    clock.advance(3600 * 2 + 1)  # all ran 14:00 to 15:00
+    ven.expire()
+    assert ven.answered() == [] and ven.held() == []
+    opted_out, _, _ = _ven(opt_in=False)
+    opted_out.on_event(_event())
+    opted_out.listed(set())
+    assert opted_out.answered() == []
 
 
 def test_a_site_that_is_not_there() -> None:

@@ -25,6 +25,7 @@ from chargegrid.protocols import openadr3 as oadr
 from chargegrid.service.balancing import LimitBlock, PriceBlock
 from chargegrid.service.events import Envelope
 from chargegrid.service.openadr3 import (
+    MAX_PAGES,
     Answer,
     OpenAdr3Ven,
     TransportError,
@@ -206,6 +207,9 @@ class MemoryVtn:
     tokens: list[dict[str, str]] = field(default_factory=list)
     refuse_next: int | None = None
     down: bool = False
+    page_cap: int = oadr.PAGE_LIMIT  # the most the VTN answers per page, whatever is asked
+    pages_served: int = 0
+    fail_page: int | None = None  # the page of a listing answered 500 (0: the first)
 
     async def send(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None
@@ -229,8 +233,13 @@ class MemoryVtn:
             self.reports.append(json.loads(body or b""))
             return Answer(201, body or b"")
         items = {"/oadr3/programs": self.programs, "/oadr3/events": self.events}[path]
-        skip = int(parse_qs(urlsplit(url).query)["skip"][0])
-        page = items[skip : skip + oadr.PAGE_LIMIT]
+        query = parse_qs(urlsplit(url).query)
+        skip, limit = int(query["skip"][0]), int(query["limit"][0])
+        if path == "/oadr3/events":
+            self.pages_served += 1
+            if self.fail_page is not None and skip >= self.fail_page * self.page_cap:
+                return Answer(500, b'{"title": "Internal Server Error"}')
+        page = items[skip : skip + min(limit, self.page_cap)]
         raw = [i if isinstance(i, bytes) else json.dumps(i).encode() for i in page]
         return Answer(200, b"[" + b",".join(raw) + b"]")
 
@@ -317,6 +326,42 @@ async def test_changes_deletions_and_ends(world: World) -> None:
     world.clock.advance(3600)
     await world.ven.tick()
     assert world.balancer.timelines[SOURCE] == []
+
+
+async def test_a_vtn_with_smaller_pages_is_read_to_the_end(world: World) -> None:
+    world.vtn.page_cap = 2
+    world.vtn.events = [_capacity(7.0 + i, f"e{i}") for i in range(1, 6)]
+    await world.ven.poll()
+    assert sorted(world.balancer.timelines) == [f"openadr3:vtn.test:e{i}" for i in range(1, 6)]
+    assert world.vtn.pages_served == 4  # 2 + 2 + 1 + the empty page that ends it
+    world.vtn.events = world.vtn.events[1:]  # e1 deleted
+    await world.ven.poll()
+    assert {s for s, blocks in world.balancer.timelines.items() if blocks} == {
+        f"openadr3:vtn.test:e{i}" for i in range(2, 6)
+    }
+
+
+async def test_a_listing_cut_short_removes_nothing(world: World) -> None:
+    world.vtn.page_cap = 2
+    world.vtn.events = [_capacity(7.0 + i, f"e{i}") for i in range(1, 6)]
+    await world.ven.poll()
+    in_force = dict(world.balancer.timelines)
+    world.vtn.fail_page = 1  # the second page fails
+    with pytest.raises(oadr.OpenAdrError):
+        await world.ven.poll()
+    assert world.balancer.timelines == in_force and len(world.ven.events) == 5
+    # a VTN that pages on and on (one event a page, more pages than the VEN reads)
+    world.vtn.fail_page, world.vtn.page_cap = None, 1
+    world.vtn.events = [_capacity(1.0, f"x{i}") for i in range(MAX_PAGES + 1)]
+    with capture_logs() as logs:
+        await world.ven.poll()
+    assert all(world.balancer.timelines[source] for source in in_force)  # none removed
+    assert any(entry["event"] == "OpenADR 3 listing cut short" for entry in logs)
+    world.vtn.events = world.vtn.events[:3]
+    await world.ven.poll()  # complete again: what is not in it is gone
+    assert {s for s, blocks in world.balancer.timelines.items() if blocks} == {
+        f"openadr3:vtn.test:x{i}" for i in range(3)
+    }
 
 
 async def test_an_expired_token_is_renewed_and_a_vtn_down_changes_nothing(world: World) -> None:

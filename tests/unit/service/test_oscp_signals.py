@@ -62,6 +62,22 @@ def test_an_offline_station_counts_at_its_fallback() -> None:
     assert keys == ["B/1"] and load.amps == (6, 6, 6)
 
 
+def test_what_the_balancer_counts_is_the_fixed_load() -> None:
+    """An EVSE the balancer counts at a current of its own (an offline station's car holding a
+    profile, a profile in doubt) is counted so here too, as :func:`balance` does."""
+    dumb = EvseSlot("D", 1, "grid", wiring=Wiring.parse("L2"), smart=False, fallback_a=16)
+    site = _site(dumb)
+    fixed = {"B/1": 20.0, "A/1": 10.0}  # B offline holding 20 A; A online, its profile in doubt
+    load, keys = signals.fixed_load(site, "grid", frozenset({"B/1"}), fixed)
+    assert keys == ["A/1", "B/1", "D/1"]
+    assert load.amps == (30, 46, 30) and load.watts == pytest.approx(106 * 230)
+    limits = {"grid": CircuitLimit(limit_a=40)}
+    plan = balance(site, [], limits=limits, offline=frozenset({"B/1"}), fixed=fixed, now=NOW)
+    assert plan.overloaded == ("grid/L2",)  # the balancer's count: the same 46 A on L2
+    blocks = signals.compliance_blocks(site, "grid", plan, [_held(40)], load, NOW)
+    assert len(blocks) == 1
+
+
 def test_paused_cars_ask_for_their_minimum() -> None:
     site = _site()
     held = [_held(10), _held(6900, "W"), _held(8, "A", "L1"), _held(5, ahead=1)]
