@@ -1,5 +1,6 @@
-"""Helpers of the REST API's end-to-end tests: an HTTP client that states the status it expects,
-cursor paging, and stations that answer slowly or with a CALLERROR."""
+"""Helpers of the REST API's end-to-end tests: a node serving on loopback ports, an HTTP client
+that states the status it expects, cursor paging, and stations that answer slowly or with a
+CALLERROR."""
 
 from __future__ import annotations
 
@@ -18,8 +19,43 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import call_result as result201
 from stations import Station16, Station201, connect
 
+from chargegrid.bootstrap import App, build
+from chargegrid.entrypoints.settings import Settings
+
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
 API = "/api/v1"
+
+
+@asynccontextmanager
+async def serving(db: str, **settings: Any) -> AsyncIterator[tuple[App, Api]]:
+    """A node on loopback ports (stations it does not know accepted, no pings, 5 s for a
+    station's answer, the admin token; ``settings`` for the rest), an API client of it with the
+    admin token, and the id token CARD-1."""
+    app = await build(
+        Settings(
+            **{
+                "host": "127.0.0.1",
+                "ocpp_port": 0,
+                "api_port": 0,
+                "db": db,
+                "unknown_stations": "accept",
+                "ping_interval": 0,
+                "call_timeout": 5,
+                "admin_token": ADMIN_TOKEN,
+                **settings,
+            }
+        )
+    )
+    await app.start()
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
+        ) as client:
+            api = Api(client, ADMIN_TOKEN)
+            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
+            yield app, api
+    finally:
+        await app.stop()
 
 
 class Api:

@@ -15,15 +15,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import Api, serving, wait_for
 from stations import Driver, connect
 
 from chargegrid.adapters.storage.sites import open_site_store
-from chargegrid.bootstrap import App, SystemClock, build
+from chargegrid.bootstrap import App, SystemClock
 from chargegrid.domain.site import Circuit
-from chargegrid.entrypoints.settings import Settings
 from chargegrid.service.sites import Sites
 
 SITE = {
@@ -39,28 +37,8 @@ SITE = {
 
 @pytest.fixture
 async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[tuple[App, Api]]:
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-        )
-    )
-    await app.start()
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
-        ) as client:
-            api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
-            yield app, api
-    finally:
-        await app.stop()
+    async with serving(fresh_db_url("sqlite")) as (app, api):
+        yield app, api
 
 
 def _profiles(cp: Any, purpose: str) -> list[dict[str, Any]]:

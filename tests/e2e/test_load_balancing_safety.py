@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import ADMIN_TOKEN, Api, serving, wait_for
 from ocpp.routing import on
 from ocpp.v201 import call as call201
 from stations import Driver, Station16, Station201, connect, result16, result201
@@ -86,30 +86,10 @@ class Headstrong201(Station201):  # type: ignore[misc]
 
 @pytest.fixture
 async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[tuple[App, Api]]:
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-        )
-    )
-    await app.start()
-    assert app.balancer is not None
-    app.balancer.retry_s = 0.5  # a refused profile is tried again after 30 s in production
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
-        ) as client:
-            api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
-            yield app, api
-    finally:
-        await app.stop()
+    async with serving(fresh_db_url("sqlite")) as (app, api):
+        assert app.balancer is not None
+        app.balancer.retry_s = 0.5  # a refused profile is tried again after 30 s in production
+        yield app, api
 
 
 def _tx_profiles(cp: Any) -> list[dict[str, Any]]:

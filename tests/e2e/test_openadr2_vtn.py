@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp.web_exceptions import NotAppKeyWarning
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import Api, serving, wait_for
 from openleadr import OpenADRServer, objects, utils
 from stations import Driver, connect
 
-from chargegrid.bootstrap import App, build
-from chargegrid.entrypoints.settings import Settings
+from chargegrid.bootstrap import App
 
 VEN_ID = "ven-chargegrid"
 VOLTAGE_V = 230.0
@@ -121,41 +119,23 @@ def opt() -> str:
 async def world(
     vtn: Vtn, opt: str, fresh_db_url: Callable[[str], str]
 ) -> AsyncIterator[tuple[App, Api]]:
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-            openadr2_vtn_url=vtn.url,
-            openadr2_ven_name="chargegrid-test",
-            openadr2_site="depot",
-            openadr2_opt=opt,
-            openadr2_report_interval=1.0,
-        )
-    )
-    await app.start()
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
-        ) as client:
-            api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
-            await api.put("/sites/depot", SITE)
-            link = app.openadr2
-            assert link is not None
+    settings = {
+        "openadr2_vtn_url": vtn.url,
+        "openadr2_ven_name": "chargegrid-test",
+        "openadr2_site": "depot",
+        "openadr2_opt": opt,
+        "openadr2_report_interval": 1.0,
+    }
+    async with serving(fresh_db_url("sqlite"), **settings) as (app, api):
+        await api.put("/sites/depot", SITE)
+        link = app.openadr2
+        assert link is not None
 
-            async def registered() -> bool:
-                return link.registered and bool(vtn.report_offers)
+        async def registered() -> bool:
+            return link.registered and bool(vtn.report_offers)
 
-            await wait_for(registered, timeout=10)
-            yield app, api
-    finally:
-        await app.stop()
+        await wait_for(registered, timeout=10)
+        yield app, api
 
 
 def _event(

@@ -20,16 +20,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 import openadr3_oracle as oracle
 import pytest
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import Api, serving, wait_for
 from litestar import Litestar, Request, Response, get, post
 from stations import Driver, connect
 
-from chargegrid.bootstrap import App, build
+from chargegrid.bootstrap import App
 from chargegrid.entrypoints.api.server import ApiServer
-from chargegrid.entrypoints.settings import Settings
 
 BASE = "/openadr3/3.0.1"
 CLIENT_ID = "ven-e2e"
@@ -206,36 +204,20 @@ async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[World]:
     vtn = Vtn()
     server = ApiServer(vtn.app(), "127.0.0.1", 0)
     await server.start()
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-            openadr3_vtn_url=f"http://127.0.0.1:{server.port}{BASE}",
-            openadr3_client_id=CLIENT_ID,
-            openadr3_client_secret=CLIENT_SECRET,
-            openadr3_site="depot",
-            openadr3_programs=("EV-CAP",),
-            openadr3_ven_name="chargegrid-e2e",
-            openadr3_poll_interval=0.2,
-            openadr3_report_interval=1.0,
-        )
-    )
-    await app.start()
+    settings = {
+        "openadr3_vtn_url": f"http://127.0.0.1:{server.port}{BASE}",
+        "openadr3_client_id": CLIENT_ID,
+        "openadr3_client_secret": CLIENT_SECRET,
+        "openadr3_site": "depot",
+        "openadr3_programs": ("EV-CAP",),
+        "openadr3_ven_name": "chargegrid-e2e",
+        "openadr3_poll_interval": 0.2,
+        "openadr3_report_interval": 1.0,
+    }
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
-        ) as client:
-            api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
+        async with serving(fresh_db_url("sqlite"), **settings) as (app, api):
             yield World(app, api, vtn)
     finally:
-        await app.stop()
         await server.stop()
 
 
