@@ -26,7 +26,7 @@ import structlog
 from chargegrid import __version__
 from chargegrid.adapters.pki.http import TrustFileError
 from chargegrid.adapters.transport.tls import TlsConfigError
-from chargegrid.entrypoints import cli_data, cli_send, cli_sites, logs, pki, settings
+from chargegrid.entrypoints import cli_data, cli_send, cli_simulate, cli_sites, logs, pki, settings
 from chargegrid.entrypoints.cli_common import USAGE, CliError, open_db, print_table, where
 from chargegrid.service.ports import StorageError
 
@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=_station_list)
     cli_data.add_commands(sub, st_sub)
     cli_send.add_command(sub)
+    cli_simulate.add_command(sub)
     cli_sites.add_commands(sub)
     pki.add_commands(sub)
     return parser
