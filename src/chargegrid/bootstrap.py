@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import structlog
@@ -61,6 +62,11 @@ from chargegrid.service.security import SecurityProfiles
 from chargegrid.service.sites import Sites
 from chargegrid.service.webhooks import WebhookDispatcher
 
+if TYPE_CHECKING:
+    from chargegrid.bootstrap_cluster import Joined
+    from chargegrid.service.cluster.node import ClusterNode
+    from chargegrid.service.cluster.routing import ClusterLinks
+
 log = structlog.get_logger(__name__)
 
 
@@ -92,6 +98,8 @@ class App:
     oscp: FlexibilityProvider | None = None
     openadr3: OpenAdr3Ven | None = None  # the OpenADR 3 VEN
     openadr2: OpenAdr2Link | None = None  # the OpenADR 2.0b VEN
+    # Cluster mode: this node's part; the balancer, OSCP and the VENs are then its lease's jobs
+    cluster: ClusterNode | None = None
 
     async def start(self) -> None:
         """Start serving. If a part fails to start (a port is taken, say), everything opened so
@@ -103,6 +111,8 @@ class App:
                 await self.sites.load()
             if self.webhooks is not None:
                 await self.webhooks.start()  # before stations connect: their events are sent
+            if self.cluster is not None:
+                await self.cluster.start()  # before stations connect: they are claimed
             await self.server.start()
             if self.balancer is not None:
                 await self.balancer.start(self.central.events)
@@ -112,21 +122,22 @@ class App:
                 await self.message_log.start()  # frames tapped before this just wait
             await self.api.start()
             if self.oscp is not None:
-                if not self.settings.oscp_url:
-                    host = self.settings.host
-                    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-                    self.oscp.own_url = f"http://{host}:{self.api.port}/oscp/fp/2.0"
+                own_oscp_url(self.settings, self.oscp, self.api.port)
                 await self.oscp.start(self.central.events)
             if self.openadr3 is not None:
                 await self.openadr3.start(self.central.events)
             if self.openadr2 is not None:
                 await self.openadr2.start()
+            if self.cluster is not None:
+                await self.cluster.start_jobs()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop every part, in order; each part's stop is safe if it never started."""
+        if self.cluster is not None:
+            await self.cluster.stop_jobs()
         if self.openadr3 is not None:
             await self.openadr3.stop()
         if self.openadr2 is not None:
@@ -137,6 +148,8 @@ class App:
         if self.balancer is not None:
             await self.balancer.stop()
         await self.server.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()  # after the server: its stations' releases are sent
         if self.sites is not None:
             await self.sites.store.close()
         if self.certificates is not None:
@@ -150,6 +163,13 @@ class App:
             await self.webhooks.store.close()
         await self.store.close()
         log.info("stopped")
+
+
+def own_oscp_url(settings: Settings, oscp: FlexibilityProvider, api_port: int) -> None:
+    if not settings.oscp_url:
+        host = settings.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        oscp.own_url = f"http://{host}:{api_port}/oscp/fp/2.0"
 
 
 def contract_provider(settings: Settings) -> ContractProvider | None:
@@ -177,15 +197,22 @@ async def prepare_database(url: str) -> str:
 
 async def build(settings: Settings) -> App:
     url = await prepare_database(settings.db)
-    store = await open_store(url)
+    store = await open_store(url, shared=bool(settings.cluster))
+    joined = None
     try:
-        return _wire(settings, store)
+        if settings.cluster:  # NATS is imported, and needed, in cluster mode only
+            from chargegrid.bootstrap_cluster import connect
+
+            joined = await connect(settings)
+        return _wire(settings, store, joined)
     except BaseException:
+        if joined is not None:
+            await joined.close()
         await store.close()
         raise
 
 
-def _wire(settings: Settings, store: Store) -> App:
+def _wire(settings: Settings, store: Store, joined: Joined | None = None) -> App:
     clock = SystemClock()
     system = central.CentralSystem(
         store,
@@ -245,7 +272,14 @@ def _wire(settings: Settings, store: Store) -> App:
         ssl=tls,
         tap=None if message_log is None else message_log.tap,
     )
-    commands = Commands(server, store, clock)
+    links: OcppServer | ClusterLinks = server
+    node = None
+    if joined is not None:
+        from chargegrid.bootstrap_cluster import cluster_node
+
+        node = cluster_node(settings, joined, server, ocpp, system.events, store)
+        links = node.links
+    commands = Commands(links, store, clock)
     certificates.bind(commands, server.connected)
     security_profiles = SecurityProfiles(
         commands, ocpp, tls=tls is not None, client_ca=bool(settings.tls_client_ca)
@@ -257,7 +291,7 @@ def _wire(settings: Settings, store: Store) -> App:
     webhooks = WebhookDispatcher(open_webhook_store(settings.db), system.events, clock)
     site_store = open_site_store(settings.db)
     sites = Sites(site_store, clock)
-    balancer = LoadBalancer(sites, commands, store, server.connected, clock, limit_store=site_store)
+    balancer = LoadBalancer(sites, commands, store, links.connected, clock, limit_store=site_store)
     system.steers = lambda station_id, evse_id: _steered(sites, station_id, evse_id)
     flexibility = FlexibilityProvider(
         open_peer_store(settings.db),
@@ -277,12 +311,16 @@ def _wire(settings: Settings, store: Store) -> App:
                 ocpp,
                 commands,
                 access,
-                server,
+                links,
                 reservations,
                 security_profiles,
                 Firmware(commands, store),
                 metrics.registry(
-                    server, store if isinstance(store, SqlStore) else None, message_log
+                    server,
+                    store if isinstance(store, SqlStore) else None,
+                    message_log,
+                    node_id=node.node_id if node is not None else "",
+                    cluster=node,
                 ),
                 live=live,
                 message_log=message_log,
@@ -296,7 +334,7 @@ def _wire(settings: Settings, store: Store) -> App:
         settings.host,
         settings.api_port,
     )
-    return App(
+    app = App(
         settings,
         store,
         system,
@@ -317,6 +355,11 @@ def _wire(settings: Settings, store: Store) -> App:
         openadr2=_openadr2(settings, balancer, sites, clock),
         openadr3=_openadr3(settings, balancer, sites, clock),
     )
+    if node is not None:
+        from chargegrid.bootstrap_cluster import lease_jobs
+
+        lease_jobs(app, node)  # they run on the lease holder; the App starts them no more
+    return app
 
 
 def _steered(sites: Sites, station_id: str, evse_id: int) -> bool:

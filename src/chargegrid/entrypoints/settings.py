@@ -83,6 +83,9 @@ class Settings:
     openadr3_ven_name: str = "chargegrid"
     openadr3_poll_interval: float = 30.0
     openadr3_report_interval: float = 900.0
+    # Cluster mode: the NATS server(s) nodes on the same PostgreSQL database meet at
+    # (comma-separated nats:// URLs); "": a single node, nothing of NATS needed
+    cluster: str = ""
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -111,6 +114,17 @@ class Settings:
             raise SettingsError("message_log_days must be 0 (off) or more")
         _check_openadr3(self)
         _check_openadr2(self)
+        _check_cluster(self)
+
+
+def _check_cluster(settings: Settings) -> None:
+    if not settings.cluster:
+        return
+    servers = [s.strip() for s in settings.cluster.split(",") if s.strip()]
+    if not servers or not all(s.startswith(("nats://", "tls://")) for s in servers):
+        raise SettingsError("cluster must be nats:// (or tls://) URLs of the NATS server(s)")
+    if not settings.db.startswith(("postgresql", "postgres")):
+        raise SettingsError("cluster needs a PostgreSQL database (db), shared by every node")
 
 
 def _check_openadr2(settings: Settings) -> None:
@@ -309,6 +323,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--openadr3-report-interval",
         type=float,
         help="OpenADR 3: seconds between reports on an event that asks for them (default 900)",
+    )
+    parser.add_argument(
+        "--cluster",
+        help="cluster mode: the NATS server URL(s) (nats://host:4222) of the nodes sharing this "
+        "PostgreSQL database",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

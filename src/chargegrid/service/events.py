@@ -11,6 +11,9 @@ Rules:
   is still kept (:meth:`EventBus.since`).
 * Listeners are synchronous and must not block: they queue the event for their own task
   (the event stream, the webhook dispatcher). A listener that raises is logged and kept.
+* In a cluster, the events other nodes committed are delivered too (:meth:`EventBus.deliver_remote`,
+  numbered on this bus like the rest), with ``remote`` set: listeners that act once per event in
+  the whole cluster (webhook deliveries, sharing the node's events) skip them.
 * A subscription is a :class:`~.feed.Feed`: it holds at most ``limit`` undelivered events,
   and a subscriber that falls further behind is cut off (:class:`~.feed.Lagged`) rather than
   letting the process's memory grow.
@@ -33,10 +36,11 @@ log = structlog.get_logger(__name__)
 
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
-    """An event with its number on this process's bus."""
+    """An event with its number on this process's bus; ``remote``: committed by another node."""
 
     seq: int
     event: AnyEvent
+    remote: bool = False
 
 
 Listener = Callable[[Envelope], None]
@@ -81,9 +85,13 @@ class EventBus:
             self._deliver(event)
         held.clear()
 
-    def _deliver(self, event: AnyEvent) -> None:
+    def deliver_remote(self, event: AnyEvent) -> None:
+        """Deliver an event another node of the cluster committed."""
+        self._deliver(event, remote=True)
+
+    def _deliver(self, event: AnyEvent, *, remote: bool = False) -> None:
         self._last = next(self._seq)
-        envelope = Envelope(self._last, event)
+        envelope = Envelope(self._last, event, remote)
         self._history.append(envelope)
         for listener in self._listeners:
             try:

@@ -178,6 +178,9 @@ class MessageLog:
         self._waiter: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Whether this node trims the log (in a cluster: only the lease holder, see
+        # service/cluster/lease.py); asked before each round
+        self.prunes: Callable[[], bool] = lambda: True
         self.dropped = 0  # entries dropped unsaved (queue over its limit)
         self.failed = 0  # entries the store refused
         self.saved = 0
@@ -310,7 +313,8 @@ class MessageLog:
     async def _retention_loop(self) -> None:
         while not self._stopping:
             try:
-                await self.enforce_retention()
+                if self.prunes():
+                    await self.enforce_retention()
             except Exception as exc:  # tried again at the next interval
                 log.warning("message log: retention failed", error=repr(exc))
             await asyncio.sleep(self.options.retention_interval_s)

@@ -22,6 +22,11 @@ Rules:
 * The secret signs requests, so it is stored as given (unlike API tokens, it cannot be a hash);
   it is shown when the webhook is created or its secret rotated, and never logged.
 * Delivered and failed deliveries older than ``retention`` are deleted every ``purge_every_s``.
+* In a cluster every node stores the deliveries of the events it commits (other nodes' events
+  reach its bus as ``remote`` and are skipped), and one node, the lease holder, sends them all
+  (:meth:`WebhookDispatcher.start_sending`): each delivery is sent by one node, and those a dead
+  node stored are sent too. Other nodes poke its lanes (:meth:`WebhookDispatcher.poke`) when
+  they store deliveries, and refresh their webhooks when one changes elsewhere.
 
 The webhook, the delivery, the retry schedule, the signature and the errors are in
 :mod:`chargegrid.domain.webhooks`; this module sends.
@@ -186,6 +191,13 @@ class WebhookDispatcher:
         self._slots = asyncio.Semaphore(1)
         self._stop_listening: Callable[[], None] = lambda: None
         self._started = False
+        self.sends = True  # settable until start(): False, a cluster's lease decides
+        self._sending = False
+        self._purger: asyncio.Task[None] | None = None
+        # Told when this node stored deliveries (their webhooks' ids), and when it changed a
+        # webhook: a cluster tells the other nodes
+        self.on_stored: Callable[[set[int]], None] = lambda webhook_ids: None
+        self.on_change: Callable[[], None] = lambda: None
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -200,26 +212,43 @@ class WebhookDispatcher:
             headers={"user-agent": f"chargegrid/{__version__}"},
         )
         self._started = True
+        self._tasks = [asyncio.create_task(self._store_incoming(), name="webhooks-store")]
+        self._stop_listening = self.bus.listen(self._on_event)
+        if self.sends:
+            await self.start_sending()
+
+    async def start_sending(self) -> None:
+        """Send the pending deliveries of every enabled webhook, and purge old ones."""
+        if self._sending or not self._started:
+            return
+        self._sending = True
         for webhook in self._webhooks.values():
             if webhook.enabled:
                 self._open_lane(webhook.id)
-        self._tasks = [
-            asyncio.create_task(self._store_incoming(), name="webhooks-store"),
-            asyncio.create_task(self._purge(), name="webhooks-purge"),
-        ]
-        self._stop_listening = self.bus.listen(self._on_event)
+        self._purger = asyncio.create_task(self._purge(), name="webhooks-purge")
+
+    async def stop_sending(self) -> None:
+        """Stop sending; what is not delivered stays pending in the store."""
+        self._sending = False
+        tasks = [lane.task for lane in self._lanes.values() if lane.task]
+        if self._purger is not None:
+            tasks.append(self._purger)
+            self._purger = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
 
     async def stop(self) -> None:
         """Stop sending; what is not delivered stays pending in the store."""
         self._stop_listening()
         if not self._started:
             return
+        await self.stop_sending()
         self._started = False
-        tasks = [*self._tasks, *(lane.task for lane in self._lanes.values() if lane.task)]
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._lanes.clear()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._incoming:
             try:
@@ -233,6 +262,8 @@ class WebhookDispatcher:
     # --- events in ------------------------------------------------------------------------------
 
     def _on_event(self, envelope: Envelope) -> None:
+        if envelope.remote:  # the node that committed it makes its deliveries
+            return
         event = envelope.event
         event_type: str = event.__struct_config__.tag  # type: ignore[assignment]
         wanted = [w for w in self._webhooks.values() if w.matches(event_type, event.station_id)]
@@ -284,6 +315,8 @@ class WebhookDispatcher:
                 self._incoming_wake.set()
                 await asyncio.sleep(1.0)
                 continue
+            if batch:
+                self.on_stored({d.webhook_id for d in batch})
             for delivery in batch:
                 lane = self._lanes.get(delivery.webhook_id)
                 if lane is not None:
@@ -298,8 +331,28 @@ class WebhookDispatcher:
 
     # --- lanes ----------------------------------------------------------------------------------
 
+    def poke(self, webhook_ids: Sequence[int]) -> None:
+        """Deliveries of these webhooks were stored by another node: look in the store."""
+        for webhook_id in webhook_ids:
+            lane = self._lanes.get(webhook_id)
+            if lane is not None:
+                lane.overflow = True
+                lane.wake.set()
+
+    async def refresh(self) -> None:
+        """Read the webhooks again: another node changed them."""
+        found = {w.id: w for w in await self.store.list_webhooks()}
+        for webhook_id in set(self._webhooks) - set(found):
+            await self._close_lane(webhook_id)
+        self._webhooks = found
+        for webhook in found.values():
+            if webhook.enabled:
+                self._open_lane(webhook.id)
+            else:
+                await self._close_lane(webhook.id)
+
     def _open_lane(self, webhook_id: int) -> None:
-        if webhook_id in self._lanes or not self._started:
+        if webhook_id in self._lanes or not self._started or not self._sending:
             return
         lane = self._lanes[webhook_id] = _Lane()
         lane.task = asyncio.create_task(self._run_lane(webhook_id, lane), name="webhook-lane")
@@ -477,6 +530,7 @@ class WebhookDispatcher:
         if webhook.enabled:
             self._open_lane(webhook.id)
         log.info("webhook created", webhook_id=webhook.id, events=webhook.events)
+        self.on_change()
         return webhook
 
     async def update(self, webhook_id: int, **changes: Any) -> Webhook:
@@ -495,6 +549,7 @@ class WebhookDispatcher:
             self._open_lane(webhook_id)
         else:
             await self._close_lane(webhook_id)  # its pending deliveries wait in the store
+        self.on_change()
         return webhook
 
     async def rotate_secret(self, webhook_id: int, secret: str | None = None) -> Webhook:
@@ -512,6 +567,7 @@ class WebhookDispatcher:
             await self._close_lane(webhook_id)
             await self.store.delete_webhook(webhook_id)
         log.info("webhook deleted", webhook_id=webhook_id)
+        self.on_change()
 
     async def ping(self, webhook_id: int) -> Delivery:
         """Send a ``ping`` delivery now, once, and return how it went."""
@@ -543,6 +599,8 @@ class WebhookDispatcher:
         lane = self._lanes.get(webhook_id)
         if lane is not None:
             self._offer(lane, delivery)
+        else:
+            self.on_stored({webhook_id})
         return delivery
 
     async def deliveries(self, webhook_id: int, query: ListQuery) -> tuple[list[Delivery], bool]:

@@ -5,7 +5,10 @@ this, is the station accepted), and a read through the async driver costs a thre
 about a millisecond of CPU: more than all the rest of handling the message. So the store keeps:
 
 * **Active transactions**, loaded at start and written through: this node is the only writer of
-  the transactions of the stations connected to it, so the copy is authoritative. Ended ones stay
+  the transactions of the stations connected to it, so the copy is authoritative. In a cluster
+  (``shared``) nothing is loaded at start: a station's transactions are read when it connects to
+  this node and dropped when it leaves (:meth:`HotState.drop_station`), as another node writes
+  them meanwhile. Ended ones stay
   for a while (the last few per station), for late meter values and resent stops and starts.
 * **Stations and tokens**, read through and written through, each copy trusted for
   ``ttl_s`` seconds, so a change made by another process (``chargegrid station accept``, a token
@@ -56,6 +59,12 @@ class TtlCache(Generic[T]):
         self._written[key] = self._writes
         self._items[key] = (self.clock(), value)
 
+    def forget(self, key: str) -> None:
+        """Drop the copy (changed elsewhere); a read under way does not put it back."""
+        self._writes += 1
+        self._written[key] = self._writes
+        self._items.pop(key, None)
+
     def version(self, key: str) -> int:
         return self._written.get(key, 0)
 
@@ -66,7 +75,8 @@ class TtlCache(Generic[T]):
             self._items[key] = (self.clock(), value)
             return value
         item = self._items.get(key)
-        return None if item is None else item[1]
+        # forgotten meanwhile (changed elsewhere): what was read, not kept
+        return value if item is None else item[1]
 
 
 class HotState:
@@ -114,6 +124,16 @@ class HotState:
                 if match(tx):
                     return replace(tx)
         return None
+
+    def drop_station(self, station_id: str) -> None:
+        """Forget the station's transactions, active and ended."""
+        for tx_id in list(self._active_by_station.pop(station_id, ())):
+            tx = self._by_id.get(tx_id)
+            if tx is not None:
+                self._forget_active(tx)
+            self._drop(tx_id)
+        for tx_id in self._ended_by_station.pop(station_id, ()):
+            self._drop(tx_id)
 
     def token_active(self, id_token: str) -> bool:
         return self._active_tokens[id_token] > 0

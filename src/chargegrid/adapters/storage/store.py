@@ -96,11 +96,12 @@ if TYPE_CHECKING:
     from chargegrid.service.ports import Store
 
 
-async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
+async def open_store(url: str, *, batch_max: int = 1000, shared: bool = False) -> SqlStore:
     """Connect to the (migrated) database at ``url`` and start the writer.
 
     ``url`` may be a plain ``sqlite:///file.db`` or ``postgresql://...`` URL (see
-    :func:`~.migrate.normalize_url`). Raises StorageError if the database cannot be reached.
+    :func:`~.migrate.normalize_url`). ``shared``: other nodes of a cluster write to the same
+    database (see :mod:`.hot`). Raises StorageError if the database cannot be reached.
     """
     reader = make_engine(url)
     writer = make_engine(url, writer=True, pool_size=1, max_overflow=0)
@@ -125,7 +126,12 @@ async def open_store(url: str, *, batch_max: int = 1000) -> SqlStore:
                 engine.dispose()
         raise StorageError(f"cannot open the database: {exc}") from exc
     store = SqlStore(
-        reader, writer, batch_max=batch_max, sync_writer=sync_writer, sync_reader=sync_reader
+        reader,
+        writer,
+        batch_max=batch_max,
+        sync_writer=sync_writer,
+        sync_reader=sync_reader,
+        shared=shared,
     )
     await store._load()
     return store
@@ -147,6 +153,7 @@ class SqlStore:
         batch_max: int = 1000,
         sync_writer: Engine | None = None,
         sync_reader: Engine | None = None,
+        shared: bool = False,
     ) -> None:
         self._reader = reader
         # SQLite reads, like its writes, go to a thread of their own with the synchronous
@@ -214,6 +221,9 @@ class SqlStore:
         )
         self._update_tx_statements: dict[tuple[str, ...], Update] = {}
         self._hot = HotState()
+        # In a cluster: the stations held by this node, whose transactions the hot state keeps
+        self._shared = shared
+        self._adopted: set[str] = set()
         self._shared_ids = dialect == "postgresql"
         self._tx_ids_next = 1  # SQLite: the next id
         self._tx_ids: deque[int] = deque()  # PostgreSQL: allocated, not yet used, ascending
@@ -224,8 +234,9 @@ class SqlStore:
     async def _load(self) -> None:
         """Read what the hot path keeps in memory (see :mod:`.hot`)."""
         c = tables.transactions.c
-        active = await self._all(select(tables.transactions).where(c.state == _ACTIVE))
-        self._hot.load([rows.to_transaction(r) for r in active])
+        if not self._shared:  # shared: read per station as it connects (adopt)
+            active = await self._all(select(tables.transactions).where(c.state == _ACTIVE))
+            self._hot.load([rows.to_transaction(r) for r in active])
         if not self._shared_ids:
             top = await self._all(select(func.max(c.id)))
             self._tx_ids_next = int(top[0][0] or 0) + 1
@@ -490,10 +501,54 @@ class SqlStore:
         return statement
 
     async def has_active_transaction(self, id_token: str) -> bool:
-        return self._hot.token_active(id_token)
+        if self._hot.token_active(id_token):
+            return True
+        if not self._shared:
+            return False
+        # In a cluster the token may be in use at a station of another node; this node's own
+        # stations' transactions are as the hot state says (their end may not be committed).
+        c = tables.transactions.c
+        query = select(c.id).where((c.id_token == id_token) & (c.state == _ACTIVE))
+        return any(not self._hot.known(r[0]) for r in await self._all(query))
 
     async def active_transactions(self, station_id: str) -> Sequence[Transaction]:
+        if self._shared and station_id not in self._adopted:  # held by another node
+            c = tables.transactions.c
+            query = (
+                select(tables.transactions)
+                .where((c.station_id == station_id) & (c.state == _ACTIVE))
+                .order_by(c.id)
+            )
+            return [rows.to_transaction(r) for r in await self._all(query)]
         return self._hot.active(station_id)
+
+    # -- cluster: the stations this node holds (service.cluster.node.SharedState)
+
+    async def adopt(self, station_id: str) -> None:
+        """The station connected to this node: keep its active and latest ended transactions,
+        as the database has them now (another node may have written them)."""
+        c = tables.transactions.c
+        mine = c.station_id == station_id
+        active = await self._all(select(tables.transactions).where(mine & (c.state == _ACTIVE)))
+        ended = await self._all(
+            select(tables.transactions)
+            .where(mine & (c.state != _ACTIVE))
+            .order_by(c.id.desc())
+            .limit(_ENDED_KEPT)
+        )
+        self._hot.drop_station(station_id)
+        for row in [*reversed(ended), *active]:
+            self._hot.remember(rows.to_transaction(row))
+        self._adopted.add(station_id)
+
+    def release(self, station_id: str) -> None:
+        """The station left this node: forget its transactions (another node writes them)."""
+        self._adopted.discard(station_id)
+        self._hot.drop_station(station_id)
+
+    def invalidate_station(self, station_id: str) -> None:
+        """Another node changed the station: read it again at its next use."""
+        self._hot.stations.forget(station_id)
 
     async def list_transactions(self, station_id: str | None = None) -> Sequence[Transaction]:
         c = tables.transactions.c
@@ -854,6 +909,7 @@ class WriteUnit:
 _UNIT: ContextVar[WriteUnit | None] = ContextVar("chargegrid_write_unit", default=None)
 _ACTIVE = TransactionState.ACTIVE.value
 _ID_BLOCK = 100
+_ENDED_KEPT = 16  # ended transactions of a station adopted (hot.py keeps as many)
 _CONFIG_KEY = [  # the columns of uq_config_values_key
     "station_id",
     "component",

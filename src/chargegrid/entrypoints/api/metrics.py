@@ -47,15 +47,60 @@ class MessageLogStats(Protocol):
     dropped: int  # entries the OCPP message log dropped unsaved
 
 
+class ClusterStats(Protocol):
+    """A node of a cluster (service.cluster.node.ClusterNode)."""
+
+    @property
+    def lease_held(self) -> bool: ...
+
+    def peers(self) -> int:
+        """The other nodes alive."""
+        ...
+
+    def remote_stations(self) -> int:
+        """Stations connected to the other nodes."""
+        ...
+
+
 class NodeCollector(Collector):
     def __init__(
-        self, server: Server, store: Store | None, message_log: MessageLogStats | None = None
+        self,
+        server: Server,
+        store: Store | None,
+        message_log: MessageLogStats | None = None,
+        *,
+        node_id: str = "",
+        cluster: ClusterStats | None = None,
     ) -> None:
         self.server = server
         self.store = store
         self.message_log = message_log
+        self.node_id = node_id
+        self.cluster = cluster
 
     def collect(self) -> Iterator[Metric]:
+        if self.node_id:
+            info = GaugeMetricFamily(
+                "chargegrid_node_info", "This process: its node id (cluster mode)", labels=["node"]
+            )
+            info.add_metric([self.node_id], 1)
+            yield info
+        if self.cluster is not None:
+            yield GaugeMetricFamily(
+                "chargegrid_cluster_lease_held",
+                "1 if this node holds the cluster's lease (runs its periodic jobs)",
+                value=int(self.cluster.lease_held),
+            )
+            yield GaugeMetricFamily(
+                "chargegrid_cluster_peers",
+                "Other nodes of the cluster alive",
+                value=self.cluster.peers(),
+            )
+            yield GaugeMetricFamily(
+                "chargegrid_cluster_remote_stations",
+                "Stations connected to the other nodes",
+                value=self.cluster.remote_stations(),
+            )
         connected = GaugeMetricFamily(
             "chargegrid_stations_connected",
             "Stations with a live OCPP connection to this node",
@@ -137,10 +182,15 @@ def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, fl
 
 
 def registry(
-    server: Server, store: Store | None, message_log: MessageLogStats | None = None
+    server: Server,
+    store: Store | None,
+    message_log: MessageLogStats | None = None,
+    *,
+    node_id: str = "",
+    cluster: ClusterStats | None = None,
 ) -> CollectorRegistry:
     found = CollectorRegistry(auto_describe=False)
-    found.register(NodeCollector(server, store, message_log))
+    found.register(NodeCollector(server, store, message_log, node_id=node_id, cluster=cluster))
     return found
 
 

@@ -83,6 +83,8 @@ class OcppService:
         self._verified: dict[str, bytes] = {}
         self._failures: dict[str, list[float]] = {}  # station -> monotonic times of failures
         self._tasks: set[asyncio.Task[None]] = set()  # handlers that suspended
+        # Told the id of a station whose credentials changed here (a cluster tells the others)
+        self.on_change: Callable[[str], None] = lambda station_id: None
 
     async def drain(self) -> None:
         """Wait for the handlers that suspended to end (at shutdown)."""
@@ -118,14 +120,27 @@ class OcppService:
         station.password_hash = hash_password(password) if password is not None else None
         await self.central.store.save_station(station)
         self._remember(station)
+        self.on_change(station_id)
 
     async def forget(self, station_id: str) -> None:
         """The station was deleted: drop what the handshake kept of it."""
+        self._forget(station_id)
+        self.on_change(station_id)
+
+    def _forget(self, station_id: str) -> None:
         self._passwords.pop(station_id, None)
         self._profiles.pop(station_id, None)
         self._lenient.pop(station_id, None)
         self._verified.pop(station_id, None)
         self._failures.pop(station_id, None)
+
+    async def reload(self, station_id: str) -> None:
+        """Read again what the handshake keeps of the station: another node changed it."""
+        station = await self.central.store.get_station(station_id)
+        if station is None:
+            self._forget(station_id)
+        else:
+            self._remember(station)
 
     async def set_security_profile(self, station_id: str, profile: int) -> None:
         """Hold the station to ``profile`` from its next connection on."""
@@ -133,12 +148,14 @@ class OcppService:
         station.security_profile = SecurityProfile(profile)
         await self.central.store.save_station(station)
         self._remember(station)
+        self.on_change(station_id)
 
     async def set_lenient(self, station_id: str, deviations: frozenset[Deviation]) -> None:
         station = await self.central.station_or_new(station_id)
         station.lenient = frozenset(d.value for d in deviations)
         await self.central.store.save_station(station)
         self._remember(station)
+        self.on_change(station_id)
 
     # --- ConnectionHooks --------------------------------------------------------------------
 

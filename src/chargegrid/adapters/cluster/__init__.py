@@ -1,0 +1,1 @@
+"""Cluster mode's adapters: the NATS broker, the PostgreSQL lease (imported with --cluster)."""

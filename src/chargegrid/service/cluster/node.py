@@ -1,0 +1,348 @@
+"""One node's part of the cluster: the directory, command routing, shared events, notes and
+the lease, over one broker connection.
+
+Rules:
+
+* Everything this node publishes goes through one queue and one task, in order: a station's
+  claim before the events it causes, its events before its release.
+* Domain events this node commits are published in batches (one message per turn of the event
+  loop at most); events from the other nodes are delivered to this node's bus as remote
+  (:meth:`~chargegrid.service.events.EventBus.deliver_remote`), so every node's event stream
+  shows the whole cluster, and webhooks, which skip remote events, fire once.
+* A station that connects here is claimed, then its transactions are read from the database
+  (:meth:`SharedState.adopt`) before its first message is handled: what another node wrote for
+  it is what this node starts from. When it leaves, this node forgets them.
+* What other nodes keep in memory is told to them when it changes here: a station's
+  credentials or registration (they read it again), webhooks, deliveries stored for sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+import structlog
+
+from chargegrid.domain import events
+from chargegrid.protocols.ocppj.dialect import Dialect
+from chargegrid.protocols.ocppj.validation import Deviation
+from chargegrid.service.cluster import wire
+from chargegrid.service.cluster.directory import Directory, roster
+from chargegrid.service.cluster.lease import LeaseKeeper
+from chargegrid.service.cluster.ports import Broker, BrokerError
+from chargegrid.service.cluster.routing import CallServer, ClusterLinks, LocalLinks, call_subject
+from chargegrid.service.events import Envelope, EventBus
+from chargegrid.service.ocpp.context import StationContext
+from chargegrid.service.ocpp.service import OcppService, Respond
+from chargegrid.service.webhooks import WebhookDispatcher
+
+log = structlog.get_logger(__name__)
+
+BEAT_S = 1.0
+_BATCH = 500  # events per broker message
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+_directory = msgspec.json.Decoder(wire.DirectoryMessage)
+_events = msgspec.json.Decoder(wire.EventBatch)
+_notes = msgspec.json.Decoder(wire.Note)
+
+
+def new_node_id() -> str:
+    """This process's name in the cluster: host, process id and a random part (a subject token,
+    so no dots)."""
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname()[:24])
+    return f"{host or 'node'}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class SharedState(Protocol):
+    """What the store keeps in memory of the stations this node holds (adapters' SqlStore)."""
+
+    async def adopt(self, station_id: str) -> None:
+        """Read the station's transactions from the database: it connected here."""
+        ...
+
+    def release(self, station_id: str) -> None:
+        """Forget what is kept of the station: it left this node."""
+        ...
+
+    def invalidate_station(self, station_id: str) -> None:
+        """Read the station again at its next use: another node changed it."""
+        ...
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        node_id: str,
+        prefix: str,
+        broker: Broker,
+        local: LocalLinks,
+        holdings: Callable[[], dict[str, str]],
+        ocpp: OcppService,
+        bus: EventBus,
+        state: SharedState,
+        dialects: dict[str, Dialect],
+        *,
+        call_timeout_s: float = 30.0,
+        webhooks: WebhookDispatcher | None = None,
+        keeper: LeaseKeeper | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.node_id = node_id
+        self.prefix = prefix
+        self.broker = broker
+        self.local = local
+        self.holdings = holdings
+        self.ocpp = ocpp
+        self.bus = bus
+        self.state = state
+        self.webhooks = webhooks
+        self.keeper = keeper
+        self.directory = Directory(node_id, local.connected, self._evict, clock)
+        self.links = ClusterLinks(
+            node_id,
+            prefix,
+            local,
+            self.directory,
+            broker,
+            dialects,
+            call_timeout_s=call_timeout_s,
+            notify_disconnect=self._notify_disconnect,
+        )
+        self.calls = CallServer(local, dialects)
+        self.hooks = ClusterHooks(self, ocpp)
+        self._outbox: list[tuple[str, bytes]] = []
+        self._events: list[events.AnyEvent] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop_listening: Callable[[], None] = lambda: None
+        self._last_sync = -1e9
+
+    @property
+    def lease_held(self) -> bool:
+        return self.keeper is not None and self.keeper.held
+
+    def peers(self) -> int:
+        return len(self.directory.nodes())
+
+    def remote_stations(self) -> int:
+        return self.directory.remote_count()
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen to the cluster and announce this node; call before the OCPP server starts."""
+        p = self.prefix
+        await self.broker.subscribe(f"{p}.directory", self._on_directory)
+        await self.broker.subscribe(f"{p}.events", self._on_events)
+        await self.broker.subscribe(f"{p}.notes", self._on_notes)
+        await self.broker.subscribe(call_subject(p, self.node_id), self.calls.handle)
+        self._stop_listening = self.bus.listen(self._on_local_event)
+        self.ocpp.on_change = self._station_changed
+        if self.webhooks is not None:
+            self.webhooks.on_change = self._webhooks_changed
+            self.webhooks.on_stored = self._deliveries_stored
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._send_loop(), name="cluster-send"),
+            loop.create_task(self._beat_loop(), name="cluster-beat"),
+        ]
+        self._post("directory", wire.Sync(self.node_id))
+        log.info("cluster node started", node=self.node_id, subjects=p)
+
+    async def start_jobs(self) -> None:
+        """Take the lease when it is free, and run the cluster's jobs while this node holds it."""
+        if self.keeper is not None:
+            await self.keeper.start()
+
+    async def stop_jobs(self) -> None:
+        """Stop the cluster's jobs (if this node runs them) and give the lease up."""
+        if self.keeper is not None:
+            await self.keeper.stop()
+
+    async def stop(self) -> None:
+        """Stop listening, send what is queued, close the broker; after the OCPP server stopped
+        (its stations' releases are sent)."""
+        self._stop_listening()
+        await self.calls.stop()
+        await self._flush()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._flush()
+        await self.broker.close()
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def _post(self, subject: str, message: msgspec.Struct) -> None:
+        self._flush_events()
+        self._outbox.append((f"{self.prefix}.{subject}", _encode(message)))
+        self._wake.set()
+
+    def _flush_events(self) -> None:
+        batch, self._events = self._events, []
+        for i in range(0, len(batch), _BATCH):
+            data = _encode(wire.EventBatch(self.node_id, batch[i : i + _BATCH]))
+            self._outbox.append((f"{self.prefix}.events", data))
+
+    async def _flush(self) -> None:
+        self._flush_events()
+        outbox, self._outbox = self._outbox, []
+        for subject, data in outbox:
+            try:
+                await self.broker.publish(subject, data)
+            except BrokerError as exc:
+                log.warning("cluster message not sent", subject=subject, error=str(exc))
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _beat_loop(self) -> None:
+        while True:
+            self._post("directory", wire.Beat(self.node_id, len(self.holdings())))
+            self.directory.sweep()
+            await asyncio.sleep(BEAT_S)
+
+    def claim(self, station_id: str, version: str) -> None:
+        self._post("directory", wire.Claim(self.node_id, station_id, version))
+
+    def release(self, station_id: str) -> None:
+        self._post("directory", wire.Release(self.node_id, station_id))
+
+    def _on_local_event(self, envelope: Envelope) -> None:
+        if not envelope.remote:
+            self._events.append(envelope.event)
+            self._wake.set()
+
+    def _station_changed(self, station_id: str) -> None:
+        self._post("notes", wire.StationChanged(self.node_id, station_id))
+
+    def _webhooks_changed(self) -> None:
+        self._post("notes", wire.WebhooksChanged(self.node_id))
+
+    def _deliveries_stored(self, webhook_ids: set[int]) -> None:
+        self._post("notes", wire.DeliveriesStored(self.node_id, sorted(webhook_ids)))
+
+    def _notify_disconnect(self, station_id: str, reason: str) -> None:
+        self._post("notes", wire.Disconnect(self.node_id, station_id, reason))
+
+    def _evict(self, station_id: str) -> None:
+        self.local.disconnect(station_id, "connected to another node")
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    async def _on_directory(self, data: bytes, _: object) -> None:
+        message = _decode(_directory, data, "directory")
+        if message is None:
+            return
+        for answer in self.directory.receive(message):
+            now = time.monotonic()
+            if now - self._last_sync >= 5.0:  # a node whose roster we lack: ask, not too often
+                self._last_sync = now
+                self._post("directory", answer)
+        if isinstance(message, wire.Sync) and message.node != self.node_id:
+            for part in roster(self.node_id, self.holdings()):
+                self._post("directory", part)
+
+    async def _on_events(self, data: bytes, _: object) -> None:
+        batch = _decode(_events, data, "events")
+        if batch is None or batch.node == self.node_id:
+            return
+        for event in batch.events:
+            if isinstance(event, events.StationRegistration):
+                self.state.invalidate_station(event.station_id)
+            self.bus.deliver_remote(event)
+
+    async def _on_notes(self, data: bytes, _: object) -> None:
+        note = _decode(_notes, data, "notes")
+        if note is None or note.node == self.node_id:
+            return
+        try:
+            await self._apply(note)
+        except Exception:  # a note not applied is logged; the next change or restart mends it
+            log.exception("cluster note not applied", note=type(note).__name__)
+
+    async def _apply(self, note: wire.Note) -> None:
+        if isinstance(note, wire.StationChanged):
+            self.state.invalidate_station(note.station_id)
+            await self.ocpp.reload(note.station_id)
+        elif isinstance(note, wire.WebhooksChanged):
+            if self.webhooks is not None:
+                await self.webhooks.refresh()
+        elif isinstance(note, wire.DeliveriesStored):
+            if self.webhooks is not None:
+                self.webhooks.poke(note.webhook_ids)
+        elif isinstance(note, wire.Disconnect):
+            self.local.disconnect(note.station_id, note.reason)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes, subject: str) -> Any:
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:  # another version's node, say: logged, not fatal
+        log.warning("cluster message not understood", subject=subject, error=str(exc))
+        return None
+
+
+class ClusterHooks:
+    """The OCPP service's ``ConnectionHooks``, with what a node of a cluster adds."""
+
+    def __init__(self, node: ClusterNode, inner: OcppService) -> None:
+        self.node = node
+        self.inner = inner
+        self._ready: dict[str, asyncio.Future[None]] = {}  # station -> its transactions read
+
+    def admit(self, station_id: str, password: str | None, channel: Any) -> Any:
+        return self.inner.admit(station_id, password, channel)
+
+    def lenient(self, station_id: str) -> frozenset[Deviation]:
+        return self.inner.lenient(station_id)
+
+    def _readiness(self, station_id: str) -> asyncio.Future[None]:
+        ready = self._ready.get(station_id)
+        if ready is None:
+            ready = self._ready[station_id] = asyncio.get_running_loop().create_future()
+        return ready
+
+    async def connected(self, ctx: StationContext) -> None:
+        station_id = ctx.station_id
+        self.node.claim(station_id, ctx.ocpp_version)
+        ready = self._readiness(station_id)
+        try:
+            await self.node.state.adopt(station_id)
+        except Exception as exc:  # its messages read the database instead
+            log.warning("station's transactions not read", station_id=station_id, error=str(exc))
+        finally:
+            if not ready.done():
+                ready.set_result(None)
+        await self.inner.connected(ctx)
+
+    async def disconnected(self, ctx: StationContext) -> None:
+        station_id = ctx.station_id
+        self._ready.pop(station_id, None)
+        self.node.release(station_id)
+        self.node.state.release(station_id)
+        holder = self.node.directory.holder(station_id)
+        if holder is not None:  # it reconnected to another node first: it is not offline
+            log.info("station left for another node", station_id=station_id, peer=holder[0])
+            return
+        await self.inner.disconnected(ctx)
+
+    def serve(self, ctx: StationContext, action: str, request: Any, respond: Respond) -> None:
+        ready = self._readiness(ctx.station_id)
+        if ready.done():
+            self.inner.serve(ctx, action, request, respond)
+        else:
+            ready.add_done_callback(lambda _: self.inner.serve(ctx, action, request, respond))
+
+    async def drain(self) -> None:
+        await self.inner.drain()
