@@ -114,6 +114,9 @@ def lease_jobs(app: App, node: ClusterNode) -> None:
     node.keeper = keeper
     if balancer is not None:  # a balancer an API call wakes on another node sends nothing
         balancer.commands = HolderOnlyCommands(balancer.commands, lambda: keeper.held)
+        balancer.active = lambda: keeper.held  # ... nor runs
+        balancer.on_limits_saved = node.limits_changed  # the holder reads limits set here
+        node.reload_limits = balancer.reload_limits
     if app.message_log is not None:
         app.message_log.prunes = lambda: keeper.held
     app.cluster = node

@@ -390,3 +390,72 @@ def _async(check: Any) -> Any:
         return bool(check())
 
     return run
+
+
+async def test_load_balancing_runs_once_for_the_cluster(
+    pg_empty_database: str, nats_server: str, tmp_path: Path
+) -> None:
+    """The lease holder's balancer steers a station connected to the other node, and a limit
+    set through the other node's API reaches it."""
+    db = pg_empty_database
+    await asyncio.to_thread(upgrade, normalize_url(db))
+    nodes = list(
+        await asyncio.gather(*(start_node(f"n{i}", db, nats_server, tmp_path) for i in range(2)))
+    )
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            held = [await metric(client, n, "chargegrid_cluster_lease_held") for n in nodes]
+
+            async def one_holder() -> bool:
+                held[:] = [await metric(client, n, "chargegrid_cluster_lease_held") for n in nodes]
+                return sum(held) == 1
+
+            await eventually(one_holder, what=lambda: held)
+            other = nodes[held.index(0.0)]
+            site = {
+                "circuits": [{"id": "grid", "limit_a": 32}],
+                "evses": [{"station_id": "LB-1", "evse_id": 1, "circuit": "grid"}],
+            }
+            put = await client.put(f"{other.api}/sites/depot", json=site, headers=HEADERS)
+            assert put.status_code == 200, put.text
+            async with connect(other.ocpp_port, "LB-1", "1.6") as cp:
+                driver = Driver(cp, "1.6")
+                assert await driver.boot() == "Accepted"
+                await driver.start("TAG-LB", 1000)
+
+                def last_limit() -> float | None:
+                    sent = [r for a, r in cp.received if a == "SetChargingProfile"]
+                    tx = [
+                        r["cs_charging_profiles"]
+                        for r in sent
+                        if r["cs_charging_profiles"]["charging_profile_purpose"] == "TxProfile"
+                    ]
+                    if not tx:
+                        return None
+                    periods = tx[-1]["charging_schedule"]["charging_schedule_period"]
+                    return float(periods[0]["limit"])
+
+                async def told(limit: float) -> bool:
+                    return last_limit() == limit
+
+                await eventually(lambda: told(32.0), what=last_limit)
+                limits = {"circuits": {"grid": {"limit_a": 10}}}
+                put = await client.put(
+                    f"{other.api}/sites/depot/limits", json=limits, headers=HEADERS
+                )
+                assert put.status_code == 200, put.text
+                await eventually(lambda: told(10.0), what=last_limit)
+                profiles = [r for a, r in cp.received if a == "SetChargingProfile"]
+                tx_sent = [
+                    p
+                    for p in profiles
+                    if p["cs_charging_profiles"]["charging_profile_purpose"] == "TxProfile"
+                ]
+                assert len(tx_sent) == 2  # one balancer: each change sent once
+    finally:
+        for node in nodes:
+            if node.proc.returncode is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in nodes:
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.wait_for(node.proc.wait(), timeout=15)

@@ -169,6 +169,10 @@ class LoadBalancer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_listening: Callable[[], None] | None = None
         self._plan_listeners: list[Callable[[str, Plan], None]] = []
+        # cluster mode: whether this node runs the balancer (the lease holder), and who to tell
+        # when limits set here were saved (the holder then reads them again)
+        self.active: Callable[[], bool] = lambda: True
+        self.on_limits_saved: Callable[[], None] = lambda: None
 
     async def start(self, bus: EventBus) -> None:
         if self.limit_store is not None:  # what the operator and the grid operators set
@@ -233,6 +237,25 @@ class LoadBalancer:
             if self._saving is None or self._saving.done():
                 self._saving = asyncio.get_running_loop().create_task(self._save_limits())
 
+    async def reload_limits(self) -> None:
+        """Read the limits again from the store (another node of a cluster set some), and run
+        each site."""
+        if self.limit_store is None:
+            return
+        now = self.clock.now()
+        fresh: dict[str, dict[str, list[LimitBlock]]] = {}
+        for site_id, source, blocks in await self.limit_store.timelines():
+            kept = [b for b in blocks if b.end is None or b.end > now]
+            if kept and self.sites.exists(site_id):
+                fresh.setdefault(site_id, {})[source] = kept
+        for site_id, source in self._unsaved:  # set here and not written yet: they stand
+            mine = self._blocks.get(site_id, {}).get(source)
+            if mine is not None:
+                fresh.setdefault(site_id, {})[source] = mine
+        self._blocks = fresh
+        for site in self.sites.all():
+            self.schedule(site.id)
+
     async def _save_limits(self) -> None:
         """Write the limits that changed, the latest of each source (a burst costs one write
         per source)."""
@@ -246,6 +269,10 @@ class LoadBalancer:
                 await self.limit_store.save_timeline(site_id, source, blocks)
             except Exception:
                 log.exception("limits not saved", site=site_id, source=source)
+        try:
+            self.on_limits_saved()
+        except Exception:
+            log.exception("telling of saved limits failed")
 
     def timeline(self, site_id: str, source: str) -> list[LimitBlock]:
         """What ``source`` set on the site."""
@@ -698,6 +725,8 @@ class LoadBalancer:
         }
 
     def schedule(self, site_id: str) -> None:
+        if not self.active():  # another node of the cluster runs the balancer
+            return
         self._pending.add(site_id)
         if self._flush is None or self._flush.done():
             self._flush = asyncio.get_running_loop().create_task(self._run_pending())

@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -122,6 +122,8 @@ class ClusterNode:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop_listening: Callable[[], None] = lambda: None
         self._last_sync = -1e9
+        # the load balancer's limits, read again when another node saved some
+        self.reload_limits: Callable[[], Awaitable[None]] | None = None
 
     @property
     def lease_held(self) -> bool:
@@ -226,6 +228,10 @@ class ClusterNode:
     def _station_changed(self, station_id: str) -> None:
         self._post("notes", wire.StationChanged(self.node_id, station_id))
 
+    def limits_changed(self) -> None:
+        """Limits were saved on this node: the others read them again."""
+        self._post("notes", wire.LimitsChanged(self.node_id))
+
     def _webhooks_changed(self) -> None:
         self._post("notes", wire.WebhooksChanged(self.node_id))
 
@@ -283,6 +289,8 @@ class ClusterNode:
                 self.webhooks.poke(note.webhook_ids)
         elif isinstance(note, wire.Disconnect):
             self.local.disconnect(note.station_id, note.reason)
+        elif isinstance(note, wire.LimitsChanged) and self.reload_limits is not None:
+            await self.reload_limits()
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes, subject: str) -> Any:

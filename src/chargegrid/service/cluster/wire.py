@@ -81,13 +81,19 @@ class DeliveriesStored(msgspec.Struct, frozen=True, tag="deliveries"):
     webhook_ids: list[int]
 
 
+class LimitsChanged(msgspec.Struct, frozen=True, tag="limits"):
+    """Limits over time on a site were saved (the operator's, a grid operator's)."""
+
+    node: str
+
+
 class Disconnect(msgspec.Struct, frozen=True, tag="disconnect"):
     node: str
     station_id: str
     reason: str
 
 
-Note = StationChanged | WebhooksChanged | DeliveriesStored | Disconnect
+Note = StationChanged | WebhooksChanged | DeliveriesStored | Disconnect | LimitsChanged
 
 
 class CallRequest(msgspec.Struct, frozen=True):
