@@ -240,7 +240,7 @@ async def _is(cp: Any, limit: float) -> bool:
     return _last(cp) == limit
 
 
-async def test_limits_outlive_a_restart(fresh_db_url: Callable[[str], str]) -> None:
+async def test_limits_and_prices_outlive_a_restart(fresh_db_url: Callable[[str], str]) -> None:
     settings = Settings(
         host="127.0.0.1",
         ocpp_port=0,
@@ -268,8 +268,11 @@ async def test_limits_outlive_a_restart(fresh_db_url: Callable[[str], str]) -> N
                     await api.put("/sites/depot", TWO)
                     limits = {"circuits": {"grid": {"limit_a": 20}}, "blocks": [block]}
                     await api.put("/sites/depot/limits", limits)
+                    tariff = {"blocks": [{"price_per_kwh": 0.25, "currency": "EUR"}]}
+                    await api.put("/sites/depot/prices", tariff)
                 plan = await api.get("/sites/depot/plan")
                 assert plan["limits"] == {"grid": {"limit_a": 20.0, "limit_w": None}}, run
+                assert plan["price_per_kwh"] == 0.25, run
                 assert app.balancer is not None
                 later = app.balancer.limits("depot", ahead + timedelta(minutes=30))
                 assert (later["grid"].limit_a, later["grid"].limit_w) == (20.0, 11_000.0)

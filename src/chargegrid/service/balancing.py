@@ -109,13 +109,20 @@ class _Change:
 
 
 class LimitStore(Protocol):
-    """Where the limits over time are kept across restarts."""
+    """Where the limits and prices over time are kept across restarts (and shared by the nodes
+    of a cluster)."""
 
     async def save_timeline(
         self, site_id: str, source: str, blocks: Sequence[LimitBlock]
     ) -> None: ...
 
     async def timelines(self) -> list[tuple[str, str, list[LimitBlock]]]: ...
+
+    async def save_prices(
+        self, site_id: str, source: str, blocks: Sequence[PriceBlock]
+    ) -> None: ...
+
+    async def prices(self) -> list[tuple[str, str, list[PriceBlock]]]: ...
 
 
 class LoadBalancer:
@@ -141,7 +148,8 @@ class LoadBalancer:
         self.headroom_a = headroom_a
         self.retry_s = retry_s
         self.limit_store = limit_store
-        self._unsaved: set[tuple[str, str]] = set()  # (site, source) whose limits changed
+        # (kind, site, source) whose limits ("limits") or prices ("prices") changed
+        self._unsaved: set[tuple[str, str, str]] = set()
         self._saving: asyncio.Task[None] | None = None
         self.plans: dict[str, Plan] = {}
         self._sessions: dict[str, _Session] = {}  # EVSE key ->
@@ -175,12 +183,7 @@ class LoadBalancer:
         self.on_limits_saved: Callable[[], None] = lambda: None
 
     async def start(self, bus: EventBus) -> None:
-        if self.limit_store is not None:  # what the operator and the grid operators set
-            now = self.clock.now()
-            for site_id, source, blocks in await self.limit_store.timelines():
-                kept = [b for b in blocks if b.end is None or b.end > now]
-                if kept and self.sites.exists(site_id):
-                    self._blocks.setdefault(site_id, {})[source] = kept
+        await self._read_stored()  # what the operator and the grid operators set
         # listen first: a transaction that starts while the running ones are read is not lost
         self._stop_listening = bus.listen(self.on_event)
         self.sites.listen(self.schedule)
@@ -232,43 +235,60 @@ class LoadBalancer:
         self.sites.get(site_id)
         self._blocks.setdefault(site_id, {})[source] = list(blocks)
         self.schedule(site_id)
-        if self.limit_store is not None:
-            self._unsaved.add((site_id, source))
-            if self._saving is None or self._saving.done():
-                self._saving = asyncio.get_running_loop().create_task(self._save_limits())
+        self._save("limits", site_id, source)
 
-    async def reload_limits(self) -> None:
-        """Read the limits again from the store (another node of a cluster set some), and run
-        each site."""
+    def _save(self, kind: str, site_id: str, source: str) -> None:
         if self.limit_store is None:
             return
-        now = self.clock.now()
-        fresh: dict[str, dict[str, list[LimitBlock]]] = {}
-        for site_id, source, blocks in await self.limit_store.timelines():
-            kept = [b for b in blocks if b.end is None or b.end > now]
-            if kept and self.sites.exists(site_id):
-                fresh.setdefault(site_id, {})[source] = kept
-        for site_id, source in self._unsaved:  # set here and not written yet: they stand
-            mine = self._blocks.get(site_id, {}).get(source)
-            if mine is not None:
-                fresh.setdefault(site_id, {})[source] = mine
-        self._blocks = fresh
+        self._unsaved.add((kind, site_id, source))
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(self._save_limits())
+
+    async def reload_limits(self) -> None:
+        """Read the limits and prices again from the store (another node of a cluster set
+        some), and run each site."""
+        await self._read_stored()
         for site in self.sites.all():
             self.schedule(site.id)
 
+    async def _read_stored(self) -> None:
+        if self.limit_store is None:
+            return
+        now = self.clock.now()
+        limits: dict[str, dict[str, list[LimitBlock]]] = {}
+        for site_id, source, blocks in await self.limit_store.timelines():
+            kept = [b for b in blocks if b.end is None or b.end > now]
+            if kept and self.sites.exists(site_id):
+                limits.setdefault(site_id, {})[source] = kept
+        prices: dict[str, dict[str, list[PriceBlock]]] = {}
+        for site_id, source, found in await self.limit_store.prices():
+            held = [b for b in found if b.end is None or b.end > now]
+            if held and self.sites.exists(site_id):
+                prices.setdefault(site_id, {})[source] = held
+        for kind, site_id, source in self._unsaved:  # set here and not written yet: they stand
+            if kind == "limits" and source in self._blocks.get(site_id, {}):
+                limits.setdefault(site_id, {})[source] = self._blocks[site_id][source]
+            elif kind == "prices" and source in self._prices.get(site_id, {}):
+                prices.setdefault(site_id, {})[source] = self._prices[site_id][source]
+        self._blocks, self._prices = limits, prices
+
     async def _save_limits(self) -> None:
-        """Write the limits that changed, the latest of each source (a burst costs one write
-        per source)."""
+        """Write the limits and prices that changed, the latest of each source (a burst costs
+        one write per source)."""
         assert self.limit_store is not None
         while self._unsaved:
-            site_id, source = self._unsaved.pop()
+            kind, site_id, source = self._unsaved.pop()
             if not self.sites.exists(site_id):
                 continue  # deleted meanwhile: its limits went with it
-            blocks = self._blocks.get(site_id, {}).get(source, [])
             try:
-                await self.limit_store.save_timeline(site_id, source, blocks)
+                if kind == "limits":
+                    blocks = self._blocks.get(site_id, {}).get(source, [])
+                    await self.limit_store.save_timeline(site_id, source, blocks)
+                else:
+                    prices = self._prices.get(site_id, {}).get(source, [])
+                    await self.limit_store.save_prices(site_id, source, prices)
             except Exception:
-                log.exception("limits not saved", site=site_id, source=source)
+                log.exception("limits not saved", site=site_id, source=source, kind=kind)
         try:
             self.on_limits_saved()
         except Exception:
@@ -286,6 +306,7 @@ class LoadBalancer:
         prices.pop(source, None)
         prices[source] = list(blocks)
         self.schedule(site_id)
+        self._save("prices", site_id, source)
 
     def price(self, site_id: str, at: datetime | None = None) -> PriceBlock | None:
         """The energy price in force at ``at`` (now), if any source set one."""

@@ -12,7 +12,7 @@ import pytest
 from chargegrid.adapters.storage.sites import SqlSiteStore, open_site_store
 from chargegrid.domain.balancing import CircuitLimit
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
-from chargegrid.service.balancing import LimitBlock
+from chargegrid.service.balancing import LimitBlock, PriceBlock
 from chargegrid.service.sites import SiteConflict
 
 AT = datetime(2026, 12, 2, 12, tzinfo=UTC)
@@ -97,5 +97,8 @@ async def test_limits_over_time_are_kept_per_source(store: SqlSiteStore) -> None
         ("depot", "oscp:dso:g1"): grid,
     }
     await store.save_timeline("depot", "oscp:dso:g1", [])
-    assert await store.delete("depot")  # a site deleted takes its limits
-    assert await store.timelines() == []
+    tariff = [PriceBlock(0.31, "EUR", None, AT), PriceBlock(0.12, "EUR", AT, None)]
+    await store.save_prices("depot", "operator", tariff)
+    assert await store.prices() == [("depot", "operator", tariff)]
+    assert await store.delete("depot")  # a site deleted takes its limits and prices
+    assert await store.timelines() == [] and await store.prices() == []

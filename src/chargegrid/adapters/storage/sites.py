@@ -16,13 +16,14 @@ from chargegrid.adapters.storage.errors import StorageError
 from chargegrid.adapters.storage.side import SideStore, engines
 from chargegrid.domain.balancing import CircuitLimit
 from chargegrid.domain.site import Circuit, EvseSlot, Policy, Site, Wiring
-from chargegrid.service.balancing import LimitBlock
+from chargegrid.service.balancing import LimitBlock, PriceBlock
 from chargegrid.service.sites import SiteConflict
 
 _S = tables.sites
 _C = tables.site_circuits
 _E = tables.site_evses
 _L = tables.site_limits
+_P = tables.site_prices
 
 
 def open_site_store(url: str) -> SqlSiteStore:
@@ -105,6 +106,7 @@ class SqlSiteStore(SideStore):
         async def write() -> bool:
             async with self._writer.begin() as conn:
                 await conn.execute(delete(_L).where(_L.c.site_id == site_id))
+                await conn.execute(delete(_P).where(_P.c.site_id == site_id))
                 result = await conn.execute(delete(_S).where(_S.c.id == site_id))
                 return bool(result.rowcount)
 
@@ -131,6 +133,31 @@ class SqlSiteStore(SideStore):
         except sa_exc.SQLAlchemyError as exc:
             raise StorageError(f"{self.what} write failed: {exc}") from exc
 
+    async def save_prices(self, site_id: str, source: str, blocks: Sequence[PriceBlock]) -> None:
+        """The prices ``source`` set on the site, replacing what it set before."""
+
+        async def write() -> None:
+            async with self._writer.begin() as conn:
+                where = (_P.c.site_id == site_id) & (_P.c.source == source)
+                await conn.execute(delete(_P).where(where))
+                if blocks:
+                    rows = [_price_row(site_id, source, i, b) for i, b in enumerate(blocks)]
+                    await conn.execute(insert(_P), rows)
+
+        try:
+            await self._whole(write())
+        except sa_exc.SQLAlchemyError as exc:
+            raise StorageError(f"{self.what} write failed: {exc}") from exc
+
+    async def prices(self) -> list[tuple[str, str, list[PriceBlock]]]:
+        """Every source's prices on every site: (site id, source, blocks in order)."""
+        out: dict[tuple[str, str], list[PriceBlock]] = {}
+        query = select(_P).order_by(_P.c.site_id, _P.c.source, _P.c.seq)
+        for row in await self._read(query):
+            block = PriceBlock(row.price_per_kwh, row.currency, row.starts_at, row.ends_at)
+            out.setdefault((row.site_id, row.source), []).append(block)
+        return [(site, source, blocks) for (site, source), blocks in out.items()]
+
     async def timelines(self) -> list[tuple[str, str, list[LimitBlock]]]:
         """Every source's limits on every site: (site id, source, blocks in order)."""
         out: dict[tuple[str, str], list[LimitBlock]] = {}
@@ -141,6 +168,18 @@ class SqlSiteStore(SideStore):
             block = LimitBlock(row.circuit, limit, row.starts_at, row.ends_at)
             out.setdefault((row.site_id, row.source), []).append(block)
         return [(site, source, blocks) for (site, source), blocks in out.items()]
+
+
+def _price_row(site_id: str, source: str, seq: int, block: PriceBlock) -> dict[str, Any]:
+    return {
+        "site_id": site_id,
+        "source": source,
+        "seq": seq,
+        "price_per_kwh": block.price_per_kwh,
+        "currency": block.currency,
+        "starts_at": block.start,
+        "ends_at": block.end,
+    }
 
 
 def _limit_row(site_id: str, source: str, seq: int, block: LimitBlock) -> dict[str, Any]:

@@ -489,6 +489,21 @@ site_limits = Table(
     PrimaryKeyConstraint("site_id", "source", "seq"),
 )
 
+# Energy prices over time on a site, per source ("operator", "openadr2:<vtn>:<event>", ...):
+# what the cost policy plans on.
+site_prices = Table(
+    "site_prices",
+    metadata,
+    Column("site_id", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("price_per_kwh", Float, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=True),
+    Column("ends_at", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("site_id", "source", "seq"),
+)
+
 # OSCP 2.0 Capacity Providers chargegrid is the Flexibility Provider of. The token chargegrid
 # presents to the peer is kept as given (it must be sent); the one the peer presents, hashed.
 oscp_peers = Table(
