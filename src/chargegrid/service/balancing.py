@@ -43,8 +43,9 @@ than the truth, so a car is only capped when it surely draws less than it was of
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -93,6 +94,7 @@ class _Session:
     phases: int | None = None
     priority: int = 0
     inherited: bool = False  # read at start: what its station holds is not known
+    known_since: float = field(default_factory=time.monotonic)  # when this process learnt of it
 
     def remaining_wh(self) -> float | None:
         if self.needs_wh is None:
@@ -181,6 +183,9 @@ class LoadBalancer:
         # when limits set here were saved (the holder then reads them again)
         self.active: Callable[[], bool] = lambda: True
         self.on_limits_saved: Callable[[], None] = lambda: None
+        # cluster mode: the running transactions read again from the database this often (s),
+        # as events from other nodes come over a bus that may lose some
+        self.resync_s: float | None = None
 
     async def start(self, bus: EventBus) -> None:
         await self._read_stored()  # what the operator and the grid operators set
@@ -782,13 +787,62 @@ class LoadBalancer:
                 log.exception("load balancing failed", site=site_id)
 
     async def _follow_edits(self) -> None:
-        """Sites edited by another process (``chargegrid site``) are seen within 5 s."""
+        """Sites edited by another process (``chargegrid site``) are seen within 5 s; with
+        ``resync_s``, the running transactions are read again from the database that often."""
+        last_sync = self.clock.now()
         while True:
             await asyncio.sleep(REFRESH_S)
             try:
                 await self.sites.refresh()
+                if self.resync_s is not None and self.active():
+                    now = self.clock.now()
+                    if (now - last_sync).total_seconds() >= self.resync_s:
+                        last_sync = now
+                        await self.resync()
             except Exception:
                 log.exception("reading the sites failed")
+
+    async def resync(self) -> None:
+        """Make the sessions known here those the database holds for the sites' stations: a
+        transaction whose start or end was missed is taken in or let go."""
+        self._reading += 1  # transactions that end meanwhile are not taken back in
+        try:
+            for site in self.sites.all():
+                if await self._resync_site(site):
+                    log.warning("sessions read again from the database", site=site.id)
+                    self.schedule(site.id)
+        finally:
+            self._reading -= 1
+            if not self._reading:
+                self._ended.clear()
+
+    async def _resync_site(self, site: Site) -> bool:
+        changed = False
+        for station_id in sorted({e.station_id for e in site.evses}):
+            asked = time.monotonic()
+            running = {
+                f"{tx.station_id}/{tx.evse_id}": tx
+                for tx in await self.store.active_transactions(station_id)
+            }
+            for slot in site.evses:
+                if slot.station_id != station_id:
+                    continue
+                key, known = slot.key, self._sessions.get(slot.key)
+                tx = running.get(key)
+                if tx is None and known is not None and known.known_since < asked:
+                    self._sessions.pop(key, None)  # its end was missed
+                    self._forget(key)
+                    changed = True
+                elif (
+                    tx is not None
+                    and tx.id not in self._ended
+                    and (known is None or known.transaction_id != tx.id)
+                    and (known is None or known.known_since < asked)
+                ):
+                    self._sessions[key] = _Session(tx.id, tx.station_tx_id, tx.started_at)
+                    self._forget(key)  # its start was missed
+                    changed = True
+        return changed
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -353,3 +353,25 @@ async def test_needs_told_before_the_transaction_are_kept_for_it() -> None:
     known = w.bal.session_needs("A", 1)
     assert known is not None and (known["energy_wh"], known["max_current_a"]) == (5000.0, 10.0)
     assert w.stations["A"].draw_at(T0) == 10.0
+
+
+async def test_a_resync_takes_in_missed_starts_and_lets_go_of_missed_ends() -> None:
+    """In a cluster, events from other nodes may be lost: the database has the last word."""
+    w = World(["A", "B"])
+    await w.setup()
+    w.start_tx("A")  # started here; its end will be missed
+    await w.settle()
+    assert w.stations["A"].draw_at(T0) == 32.0
+    w.store.active = {  # B's start was missed; A's transaction ended
+        "B": [
+            SimpleNamespace(
+                id=77, station_id="B", evse_id=1, station_tx_id="tx77", started_at=T0
+            )
+        ]
+    }
+    await w.bal.resync()
+    await w.settle()
+    assert w.bal.session_needs("A", 1) is None
+    known = w.bal.session_needs("B", 1)
+    assert known is not None and known["transaction_id"] == 77
+    assert w.stations["B"].draw_at(T0) == 32.0  # B alone now: all of it
