@@ -7,7 +7,7 @@ them from the App (which then neither starts nor stops them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -19,6 +19,7 @@ from chargegrid.adapters.storage.store import SqlStore
 from chargegrid.adapters.transport.websocket import OcppServer
 from chargegrid.entrypoints.settings import Settings
 from chargegrid.service.cluster import wire
+from chargegrid.service.cluster.auth import AuthenticatedBroker, Sealer
 from chargegrid.service.cluster.lease import HolderOnlyCommands, Job, LeaseKeeper
 from chargegrid.service.cluster.node import ClusterNode, new_node_id
 from chargegrid.service.cluster.ports import Broker
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # bootstrap imports this module
     from chargegrid.bootstrap import App
 
 log = structlog.get_logger(__name__)
+
+WEBHOOK_POLL_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,14 @@ class Joined:
 async def connect(settings: Settings) -> Joined:
     node_id = new_node_id()
     structlog.contextvars.bind_contextvars(node=node_id)  # on the lines of this process's tasks
-    broker = await nats_broker.connect(settings.cluster, f"chargegrid {node_id}")
-    return Joined(node_id, broker)
+    security = nats_broker.Security(
+        tls_ca=settings.cluster_tls_ca,
+        tls_cert=settings.cluster_tls_cert,
+        tls_key=settings.cluster_tls_key,
+        creds=settings.cluster_creds,
+    )
+    broker = await nats_broker.connect(settings.cluster, f"chargegrid {node_id}", security)
+    return Joined(node_id, AuthenticatedBroker(broker, Sealer(settings.cluster_secret)))
 
 
 def database_key(db: str) -> str:
@@ -78,6 +87,7 @@ def cluster_node(
         store,
         dict(DIALECTS),
         call_timeout_s=settings.call_timeout,
+        dead_after_s=settings.cluster_dead_after,
     )
     server.hooks = node.hooks
     return node
@@ -108,6 +118,8 @@ def lease_jobs(app: App, node: ClusterNode) -> None:
     if app.webhooks is not None:
         webhooks = app.webhooks
         webhooks.sends = False
+        # other nodes' notes of deliveries stored are hints: the holder looks in the store too
+        webhooks.options = replace(webhooks.options, poll_store_s=WEBHOOK_POLL_S)
         node.webhooks = webhooks
         jobs.append(Job("webhook sending", webhooks.start_sending, webhooks.stop_sending))
     keeper = LeaseKeeper(PgLease(settings.db), jobs)
@@ -117,6 +129,7 @@ def lease_jobs(app: App, node: ClusterNode) -> None:
         balancer.active = lambda: keeper.held  # ... nor runs
         balancer.on_limits_saved = node.limits_changed  # the holder reads limits set here
         node.reload_limits = balancer.reload_limits
+        balancer.resync_s = 60.0  # events over NATS may be lost: the database has the last word
     if app.message_log is not None:
         app.message_log.prunes = lambda: keeper.held
     app.cluster = node

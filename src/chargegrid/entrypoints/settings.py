@@ -84,8 +84,17 @@ class Settings:
     openadr3_poll_interval: float = 30.0
     openadr3_report_interval: float = 900.0
     # Cluster mode: the NATS server(s) nodes on the same PostgreSQL database meet at
-    # (comma-separated nats:// URLs); "": a single node, nothing of NATS needed
-    cluster: str = ""
+    # (comma-separated nats:// URLs, may carry user:password@); "": a single node, nothing of
+    # NATS needed. The secret every message between nodes is authenticated with (at least 32
+    # characters; never a flag); TLS to NATS (CAs, client certificate and key) and this node's
+    # NATS credentials (.creds or nkey seed file); seconds of silence before a node is gone
+    cluster: str = field(default="", repr=False)
+    cluster_secret: str = field(default="", repr=False)
+    cluster_tls_ca: str = ""
+    cluster_tls_cert: str = ""
+    cluster_tls_key: str = ""
+    cluster_creds: str = ""
+    cluster_dead_after: float = 10.0
     log_format: str = "console"
     log_level: str = "info"
     message_log_days: int = 7  # days the OCPP message log keeps frames; 0: no log
@@ -121,6 +130,10 @@ def _check_cluster(settings: Settings) -> None:
     if not settings.cluster:
         return
     servers = [s.strip() for s in settings.cluster.split(",") if s.strip()]
+    if bool(settings.cluster_tls_cert) != bool(settings.cluster_tls_key):
+        raise SettingsError("cluster_tls_cert and cluster_tls_key go together")
+    if not settings.cluster_dead_after >= 2:
+        raise SettingsError("cluster_dead_after must be at least 2 s (nodes beat every second)")
     if not servers or not all(s.startswith(("nats://", "tls://")) for s in servers):
         raise SettingsError("cluster must be nats:// (or tls://) URLs of the NATS server(s)")
     if not settings.db.startswith(("postgresql", "postgres")):
@@ -128,6 +141,11 @@ def _check_cluster(settings: Settings) -> None:
 
 
 def _check_openadr2(settings: Settings) -> None:
+    if len(settings.cluster_secret) < 32:
+        raise SettingsError(
+            "cluster needs cluster_secret, of at least 32 characters, the same on every node "
+            "(CHARGEGRID_CLUSTER_SECRET or the settings file)"
+        )
     if settings.openadr2_opt not in ("in", "out"):
         raise SettingsError("openadr2_opt must be in or out")
     if bool(settings.openadr2_cert) != bool(settings.openadr2_key):
@@ -327,7 +345,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cluster",
         help="cluster mode: the NATS server URL(s) (nats://host:4222) of the nodes sharing this "
-        "PostgreSQL database",
+        "PostgreSQL database (or CHARGEGRID_CLUSTER; its secret: CHARGEGRID_CLUSTER_SECRET)",
+    )
+    parser.add_argument(
+        "--cluster-tls-ca", help="cluster mode: CAs (PEM) of the NATS servers' certificates (TLS)"
+    )
+    parser.add_argument(
+        "--cluster-tls-cert", help="cluster mode: client certificate (PEM) for mutual TLS to NATS"
+    )
+    parser.add_argument("--cluster-tls-key", help="cluster mode: the client certificate's key")
+    parser.add_argument(
+        "--cluster-creds", help="cluster mode: NATS credentials file (.creds, or an nkey seed)"
+    )
+    parser.add_argument(
+        "--cluster-dead-after",
+        type=float,
+        help="cluster mode: seconds without a node's beat before it is declared gone (default 10)",
     )
     parser.add_argument("--log-format", choices=["console", "json"])
     parser.add_argument(

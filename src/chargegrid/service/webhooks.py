@@ -26,7 +26,10 @@ Rules:
   reach its bus as ``remote`` and are skipped), and one node, the lease holder, sends them all
   (:meth:`WebhookDispatcher.start_sending`): each delivery is sent by one node, and those a dead
   node stored are sent too. Other nodes poke its lanes (:meth:`WebhookDispatcher.poke`) when
-  they store deliveries, and refresh their webhooks when one changes elsewhere.
+  they store deliveries, and refresh their webhooks when one changes elsewhere. Those notes are
+  hints, at most once: the sender also reads the webhooks and looks for pending deliveries in
+  the store every ``poll_store_s`` (15 s in a cluster), so a lost note delays a delivery by that
+  much at most.
 
 The webhook, the delivery, the retry schedule, the signature and the errors are in
 :mod:`chargegrid.domain.webhooks`; this module sends.
@@ -104,6 +107,9 @@ class Options:
     lane_memory: int = 1000
     retention: timedelta = timedelta(days=30)
     purge_every_s: float = 3600.0
+    # Seconds between reads of the store for webhooks and deliveries other nodes saved, while
+    # sending (0: never; a cluster's lease holder: their notes over NATS may be lost)
+    poll_store_s: float = 0.0
 
 
 def check_url(url: str) -> None:
@@ -194,6 +200,7 @@ class WebhookDispatcher:
         self.sends = True  # settable until start(): False, a cluster's lease decides
         self._sending = False
         self._purger: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         # Told when this node stored deliveries (their webhooks' ids), and when it changed a
         # webhook: a cluster tells the other nodes
         self.on_stored: Callable[[set[int]], None] = lambda webhook_ids: None
@@ -226,14 +233,17 @@ class WebhookDispatcher:
             if webhook.enabled:
                 self._open_lane(webhook.id)
         self._purger = asyncio.create_task(self._purge(), name="webhooks-purge")
+        if self.options.poll_store_s > 0:
+            self._poller = asyncio.create_task(self._poll_store(), name="webhooks-poll")
 
     async def stop_sending(self) -> None:
         """Stop sending; what is not delivered stays pending in the store."""
         self._sending = False
         tasks = [lane.task for lane in self._lanes.values() if lane.task]
-        if self._purger is not None:
-            tasks.append(self._purger)
-            self._purger = None
+        for task in (self._purger, self._poller):
+            if task is not None:
+                tasks.append(task)
+        self._purger = self._poller = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -350,6 +360,17 @@ class WebhookDispatcher:
                 self._open_lane(webhook.id)
             else:
                 await self._close_lane(webhook.id)
+
+    async def _poll_store(self) -> None:
+        """What other nodes stored, even if their note never came: read the webhooks again and
+        make every lane look in the store."""
+        while True:
+            await asyncio.sleep(self.options.poll_store_s)
+            try:
+                await self.refresh()
+            except Exception as exc:
+                log.warning("webhooks not read again", error=repr(exc))
+            self.poke(list(self._lanes))
 
     def _open_lane(self, webhook_id: int) -> None:
         if webhook_id in self._lanes or not self._started or not self._sending:

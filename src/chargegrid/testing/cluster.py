@@ -23,8 +23,9 @@ class InMemoryBroker:
     def __init__(self) -> None:
         self._subs: dict[str, list[_Subscription]] = {}
 
-    def connect(self) -> BrokerConnection:
-        return BrokerConnection(self)
+    def connect(self, *, secure: bool = False) -> BrokerConnection:
+        """A node's connection; ``secure``: as if it were TLS to the server."""
+        return BrokerConnection(self, secure=secure)
 
     def _deliver(
         self, subject: str, data: bytes, reply: Callable[[bytes], Awaitable[None]] | None
@@ -52,8 +53,9 @@ class _Subscription:
 class BrokerConnection:
     """One node's connection (a :class:`~chargegrid.service.cluster.ports.Broker`)."""
 
-    def __init__(self, server: InMemoryBroker) -> None:
+    def __init__(self, server: InMemoryBroker, *, secure: bool = False) -> None:
         self.server = server
+        self.secure = secure
         self.closed = False
         self._subs: list[tuple[str, _Subscription]] = []
 

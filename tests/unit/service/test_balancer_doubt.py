@@ -364,9 +364,7 @@ async def test_a_resync_takes_in_missed_starts_and_lets_go_of_missed_ends() -> N
     assert w.stations["A"].draw_at(T0) == 32.0
     w.store.active = {  # B's start was missed; A's transaction ended
         "B": [
-            SimpleNamespace(
-                id=77, station_id="B", evse_id=1, station_tx_id="tx77", started_at=T0
-            )
+            SimpleNamespace(id=77, station_id="B", evse_id=1, station_tx_id="tx77", started_at=T0)
         ]
     }
     await w.bal.resync()

@@ -70,10 +70,12 @@ class Clock:
 
 
 class Node:
-    def __init__(self, name: str, broker: InMemoryBroker, clock: Clock) -> None:
+    def __init__(
+        self, name: str, broker: InMemoryBroker, clock: Clock, *, secure: bool = False
+    ) -> None:
         self.name = name
         self.server = Server()
-        self.conn: BrokerConnection = broker.connect()
+        self.conn: BrokerConnection = broker.connect(secure=secure)
         self.directory = Directory(name, self.server.connected, self._evict, clock)
         dialects = dict(DIALECTS)
         self.links = ClusterLinks(
@@ -160,12 +162,16 @@ async def test_a_call_in_flight_to_a_node_that_dies_fails_when_it_is_declared_go
     call = asyncio.create_task(link.call(_reset(), 30.0))
     await asyncio.sleep(0.05)
     assert not call.done()
-    clock.t += 10  # b is not heard from any more
+    clock.t += 9  # within the default 10 s: a busy node is not declared gone
+    assert a.directory.sweep() == [] and not call.done()
+    clock.t += 2  # b is not heard from any more
     assert a.directory.sweep() == ["b"]
     with pytest.raises(CallFailedError) as failed:
         await asyncio.wait_for(call, 1.0)
     assert failed.value.timed_out
-    assert "node b" in str(failed.value) and "did not answer" in str(failed.value)
+    message = str(failed.value)
+    assert "node b" in message and "stopped answering" in message
+    assert "may or may not have reached the station" in message
     assert a.links.get("CP-1") is None  # its stations are forgotten with it
 
 
@@ -204,6 +210,35 @@ async def test_what_the_station_answers_is_reported_as_if_it_were_here(cluster: 
             assert (got.error_code, got.timed_out) == (error.error_code, error.timed_out)
             assert got.error.kind is error.error.kind
             assert got.error.description == error.error.description
+
+
+@pytest.mark.parametrize("secure", [False, True])
+async def test_a_call_that_can_carry_a_secret_crosses_the_broker_only_over_tls(
+    secure: bool,
+) -> None:
+    broker, clock = InMemoryBroker(), Clock()
+    a, b = Node("a", broker, clock, secure=secure), Node("b", broker, clock, secure=secure)
+    await b.start()
+    b.server.links["CP-1"] = Link("CP-1", m16.ChangeConfigurationResponse(status="Accepted"))
+    a.hear(wire.Claim("b", "CP-1", "1.6"))
+    link = a.links.get("CP-1")
+    assert link is not None
+    request = m16.ChangeConfigurationRequest(key="AuthorizationKey", value="0123456789abcdef")
+    try:
+        if secure:
+            assert await link.call(request) == m16.ChangeConfigurationResponse(status="Accepted")
+        else:
+            with pytest.raises(OcppError) as refused:
+                await link.call(request)
+            assert refused.value.kind is ErrorKind.SECURITY
+            assert (
+                "TLS" in refused.value.description and "node holding" in refused.value.description
+            )
+            assert b.server.links["CP-1"].calls == []  # nothing crossed the broker
+    finally:
+        await b.calls.stop()
+        await b.conn.close()
+        await a.conn.close()
 
 
 # --- the directory ---------------------------------------------------------------------------

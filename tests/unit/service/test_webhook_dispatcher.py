@@ -387,3 +387,27 @@ async def test_a_store_failure_does_not_lose_deliveries(
     assert receiver.requests == []  # not sent before it is stored
     store.fail_writes = False
     await until(lambda: len(receiver.requests) == 1, timeout=3)
+
+
+async def test_the_sender_finds_what_another_node_stored_when_the_note_is_lost(
+    store: FakeWebhookStore, receiver: Receiver
+) -> None:
+    """In a cluster the lease holder sends what every node stores; the note that tells it is
+    at most once, so it also reads the store every ``poll_store_s``."""
+    other_bus, holder_bus = EventBus(), EventBus()
+    other = make(store, other_bus, receiver)
+    other.sends = False  # a node without the lease: stores, never sends
+    holder = make(store, holder_bus, receiver, poll_store_s=0.05)
+    await other.start()
+    await holder.start()
+    try:
+        # neither note reaches the holder: on_change and on_stored are not wired to it
+        await other.create(URL)
+        other_bus.publish(online("CS-7"))
+        await until(lambda: len(store.deliveries) == 1)
+        await until(lambda: len(receiver.requests) == 1)
+        await until(lambda: {d.status for d in store.deliveries.values()} == {"delivered"})
+    finally:
+        await holder.stop()
+        await other.stop()
+    assert receiver.bodies()[0]["data"]["station_id"] == "CS-7"  # type: ignore[index]

@@ -441,7 +441,8 @@ class SqlStore:
             reservation_id=new.reservation_id,
             charging_state=new.charging_state,
         )
-        self._hot.remember(tx)
+        if self._holds(new.station_id):
+            self._hot.remember(tx)
         return msgspec.structs.replace(tx)
 
     async def get_transaction(self, transaction_id: int) -> Transaction | None:
@@ -487,7 +488,8 @@ class SqlStore:
         if changed:
             row = {f"w_{k}": new[k] for k in changed} | {"w_id": tx.id}
             await self._write(Step(self._update_tx(changed), [row]))
-        self._hot.remember(tx)
+        if self._holds(tx.station_id):
+            self._hot.remember(tx)
 
     def _update_tx(self, columns: tuple[str, ...]) -> Update:
         """The UPDATE of ``columns`` of one transaction, built once per set of columns."""
@@ -523,6 +525,12 @@ class SqlStore:
         return self._hot.active(station_id)
 
     # -- cluster: the stations this node holds (service.cluster.node.SharedState)
+
+    def _holds(self, station_id: str) -> bool:
+        """Whether the hot state keeps the station's transactions: always on one node; in a
+        cluster, only while the station is held here (a late handler of a connection evicted
+        since must not leave a copy that the next adopt would not replace)."""
+        return not self._shared or station_id in self._adopted
 
     async def adopt(self, station_id: str) -> None:
         """The station connected to this node: keep its active and latest ended transactions,

@@ -12,7 +12,8 @@ Rules:
   the connection here is stale and is closed (``evict``), as one node closes a station's
   older connection when it reconnects (OCPP-J 1.6 section 3.1.1 allows a single connection).
   That station's ``station.offline`` is not told: it is online, on the other node.
-* A node not heard from for ``dead_after_s`` is gone: its stations are forgotten (they will
+* A node not heard from for ``dead_after_s`` (10 s by default: its beats share the event loop
+  with its stations, and a busy loop delays them) is gone: its stations are forgotten (they will
   reconnect elsewhere and be claimed there) and calls waiting on it fail (:meth:`lost`).
 
 Pure bookkeeping: :class:`~.node.ClusterNode` feeds it messages and publishes what it returns.
@@ -47,7 +48,7 @@ class Directory:
         evict: Callable[[str], None],
         clock: Callable[[], float],
         *,
-        dead_after_s: float = 3.5,
+        dead_after_s: float = 10.0,
     ) -> None:
         self.node_id = node_id
         self.local = local  # the OCPP version of a station this node holds, or None

@@ -16,7 +16,9 @@ Not under the lease, because each station is held by one node at a time: certifi
 
 :class:`LeaseKeeper` tries to take the lease every ``interval_s``; once it has it, checks every
 ``interval_s`` that it still does, and stops the jobs at once when it does not (its database
-connection broke): at most one node runs them, give or take that interval.
+connection broke): at most one node runs them, give or take that interval and the check's
+timeout (README, Cluster mode: a session that ends under a running holder leaves a window of a
+few seconds in which two nodes run them; webhook deliveries are then sent at least once).
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ class ClusterNode:
         dialects: dict[str, Dialect],
         *,
         call_timeout_s: float = 30.0,
+        dead_after_s: float = 10.0,
         webhooks: WebhookDispatcher | None = None,
         keeper: LeaseKeeper | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,7 +104,9 @@ class ClusterNode:
         self.state = state
         self.webhooks = webhooks
         self.keeper = keeper
-        self.directory = Directory(node_id, local.connected, self._evict, clock)
+        self.directory = Directory(
+            node_id, local.connected, self._evict, clock, dead_after_s=dead_after_s
+        )
         self.links = ClusterLinks(
             node_id,
             prefix,

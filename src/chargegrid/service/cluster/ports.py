@@ -36,6 +36,11 @@ class Broker(Protocol):
     """Publish/subscribe and request/reply between nodes (core NATS semantics: at most once,
     in order from one publisher to one subscriber, no persistence)."""
 
+    @property
+    def secure(self) -> bool:
+        """Whether what crosses the broker is encrypted (TLS to the NATS server)."""
+        ...
+
     async def publish(self, subject: str, data: bytes) -> None: ...
 
     async def request(self, subject: str, data: bytes, timeout: float) -> bytes: ...

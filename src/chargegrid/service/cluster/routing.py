@@ -12,8 +12,14 @@ Failures of the route itself:
 * no node holds the station, or the node the directory names is gone (NATS answers "no
   responders" at once): :class:`StationNotConnectedError`, so the command is *offline* (409);
 * the holding node stops answering (it died mid-call): the call fails when the directory
-  declares it gone (a few seconds) or at the call's timeout plus :data:`GRACE_S`, whichever is
-  first, as a timeout (504) whose message names the node.
+  declares it gone (``dead_after_s``) or at the call's timeout plus :data:`GRACE_S`, whichever is
+  first, as a timeout (504) whose message names the node and says that the command may or may
+  not have reached the station;
+* a call that can carry a station's secret (an action of
+  :data:`chargegrid.domain.redaction.ACTIONS`: an AuthorizationKey, a BasicAuthPassword, URLs
+  with credentials) is not sent over a broker connection that is not TLS: it fails at once as
+  a security error (422), which says to use TLS to NATS or to send it through the node holding
+  the station.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Protocol
 import msgspec
 import structlog
 
+from chargegrid.domain import redaction
 from chargegrid.protocols.ocppj.dialect import Dialect
 from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.service.cluster import wire
@@ -83,6 +90,13 @@ class RemoteLink:
         routes = self._routes
         dialect = routes.dialects[self.ocpp_version]
         action = dialect.action_of[type(request)]
+        if action in redaction.ACTIONS and not routes.broker.secure:
+            raise OcppError(
+                ErrorKind.SECURITY,
+                f"{action} can carry a station secret and is not sent over the cluster's NATS "
+                f"connection, which is not TLS: use TLS to NATS (--cluster-tls-ca), or send it "
+                f"through the node holding station {self.station_id} ({self.node})",
+            )
         message = wire.CallRequest(
             self.station_id, self.ocpp_version, action, msgspec.Raw(_encode(request)), timeout
         )
@@ -180,8 +194,8 @@ class ClusterLinks:
 
 def _unanswered(station_id: str, node: str, why: str) -> CallFailedError:
     message = (
-        f"node {node}, which holds station {station_id}'s connection, did not answer: {why}; "
-        "the station will reconnect to another node"
+        f"node {node}, which holds station {station_id}'s connection, stopped answering ({why}); "
+        "the command may or may not have reached the station"
     )
     log.warning("cluster call failed", station_id=station_id, peer=node, reason=why)
     return CallFailedError(OcppError(ErrorKind.GENERIC, message), timed_out=True)

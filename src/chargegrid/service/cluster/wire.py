@@ -11,6 +11,9 @@ sharing a NATS server (CI jobs, say) never hear each other.
 * ``<p>.notes``: :class:`StationChanged`, :class:`WebhooksChanged`, :class:`DeliveriesStored`,
   :class:`Disconnect`: what other nodes keep in memory and must read again, or do.
 * ``<p>.node.<id>.call``: requests, :class:`CallRequest` answered with :class:`CallReply`.
+
+On the broker each of these is sealed with the cluster's secret (:mod:`.auth`); what is here is
+the body.
 """
 
 from __future__ import annotations
