@@ -204,11 +204,12 @@ def composite_limit(response: dict[str, Any], voltage_v: float, phases: int) -> 
         limit = period.get("limit") if isinstance(period, dict) else None
         if isinstance(limit, bool) or not isinstance(limit, int | float):
             return None
-        if not 0 <= limit < math.inf:
+        if not 0 <= limit < 1e12:  # no current or power is larger: a huge int is no float
             return None
         current = float(limit)
         if unit == "W":
-            used = period.get("numberPhases") or phases
-            current = current / (voltage_v * (used if isinstance(used, int) and used > 0 else 3))
+            used = period.get("numberPhases")
+            used = used if isinstance(used, int) and 1 <= used <= 3 else phases
+            current = current / (voltage_v * used)
         highest = current if highest is None else max(highest, current)
     return highest

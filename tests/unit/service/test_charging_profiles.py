@@ -84,6 +84,18 @@ def test_profiles_of_both_versions() -> None:
     assert periods == [{"startPeriod": 0, "limit": 8.0, "numberPhases": 3}]
 
 
+def test_composite_limit_of_huge_numbers_is_none_not_an_overflow() -> None:
+    periods = [{"startPeriod": 0, "limit": 10**400}]
+    answer = {"status": "Accepted", "schedule": {"chargingSchedulePeriod": periods}}
+    assert cp.composite_limit(answer, 230.0, 3) is None
+    periods = [{"startPeriod": 0, "limit": 6900, "numberPhases": 10**400}]
+    answer = {
+        "status": "Accepted",
+        "schedule": {"chargingRateUnit": "W", "chargingSchedulePeriod": periods},
+    }
+    assert cp.composite_limit(answer, 230.0, 1) == 30.0
+
+
 def test_composite_limit_of_both_versions() -> None:
     v16 = {
         "status": "Accepted",
