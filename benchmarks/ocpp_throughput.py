@@ -1291,6 +1291,7 @@ async def main_async(cfg: Config, pinning: Pinning, tmp: Path) -> dict[str, Resu
         argv = [py, "-m", "chargegrid.entrypoints.cli", "serve", "--host", "127.0.0.1"]
         argv += ["--ocpp-port", str(port), "--api-port", "0", "--db", f"sqlite:///{db}"]
         argv += ["--unknown-stations", "accept", "--ping-interval", "0", "--log-level", "warning"]
+        argv += ["--boot-rate", "0"]  # its stations boot as fast as they can: no storm pacing
         return Server("chargegrid", [*pinning.server_prefix, *argv], port, tmp / "chargegrid.log")
 
     def baseline(port: int) -> Server:

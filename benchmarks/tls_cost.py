@@ -103,7 +103,11 @@ async def main(stations: int, messages: int) -> None:
         clients = {f"P3-{n:05}": ca.issue(f"c{n}", f"P3-{n:05}") for n in range(stations)}
         app = await build(
             tls_node_settings(
-                f"sqlite:///{folder / 'bench.db'}", server, ca.pem, message_log_days=0
+                f"sqlite:///{folder / 'bench.db'}",
+                server,
+                ca.pem,
+                message_log_days=0,
+                boot_rate=0,  # each connection's BootNotification is measured: no pacing
             )
         )
         await app.start()

@@ -220,6 +220,7 @@ def _wire(settings: Settings, store: Store, joined: Joined | None = None) -> App
         central.Settings(
             unknown_stations=UnknownStationPolicy(settings.unknown_stations),
             heartbeat_interval_s=settings.heartbeat_interval,
+            boot_rate=settings.boot_rate,
         ),
     )
     organization = settings.station_organization or None

@@ -32,6 +32,7 @@ class Settings:
     ping_interval: float = 60.0
     call_timeout: float = 30.0
     heartbeat_interval: int = 300
+    boot_rate: float = 250.0  # boots taken per second; more are answered Pending (0: no pacing)
     require_auth: bool = False
     # TLS (security profiles 2 and 3): wss:// on tls_port when a certificate and key are given
     tls_port: int = 9443
@@ -121,31 +122,33 @@ class Settings:
             raise SettingsError("log_format must be console or json")
         if self.message_log_days < 0:
             raise SettingsError("message_log_days must be 0 (off) or more")
+        if not self.boot_rate >= 0:
+            raise SettingsError("boot_rate must be 0 (no pacing) or more")
         _check_openadr3(self)
         _check_openadr2(self)
         _check_cluster(self)
 
 
 def _check_cluster(settings: Settings) -> None:
-    if not settings.cluster:
-        return
-    servers = [s.strip() for s in settings.cluster.split(",") if s.strip()]
     if bool(settings.cluster_tls_cert) != bool(settings.cluster_tls_key):
         raise SettingsError("cluster_tls_cert and cluster_tls_key go together")
     if not settings.cluster_dead_after >= 2:
         raise SettingsError("cluster_dead_after must be at least 2 s (nodes beat every second)")
+    if not settings.cluster:
+        return
+    servers = [s.strip() for s in settings.cluster.split(",") if s.strip()]
     if not servers or not all(s.startswith(("nats://", "tls://")) for s in servers):
         raise SettingsError("cluster must be nats:// (or tls://) URLs of the NATS server(s)")
     if not settings.db.startswith(("postgresql", "postgres")):
         raise SettingsError("cluster needs a PostgreSQL database (db), shared by every node")
-
-
-def _check_openadr2(settings: Settings) -> None:
     if len(settings.cluster_secret) < 32:
         raise SettingsError(
             "cluster needs cluster_secret, of at least 32 characters, the same on every node "
             "(CHARGEGRID_CLUSTER_SECRET or the settings file)"
         )
+
+
+def _check_openadr2(settings: Settings) -> None:
     if settings.openadr2_opt not in ("in", "out"):
         raise SettingsError("openadr2_opt must be in or out")
     if bool(settings.openadr2_cert) != bool(settings.openadr2_key):
@@ -223,6 +226,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--call-timeout", type=float, help="seconds to wait for a station's answer")
     parser.add_argument(
         "--heartbeat-interval", type=int, help="heartbeat interval given at boot, s"
+    )
+    parser.add_argument(
+        "--boot-rate",
+        type=float,
+        help="BootNotifications taken per second; more are answered Pending (0: no pacing)",
     )
     parser.add_argument(
         "--require-auth",

@@ -20,6 +20,7 @@ from msgspec.structs import replace
 
 from chargegrid.domain import autocharge, events
 from chargegrid.domain.authorization import authorize
+from chargegrid.domain.boot_pacing import BootPacer
 from chargegrid.domain.metering import energy_register_wh, power_w
 from chargegrid.domain.model import (
     Authorization,
@@ -66,6 +67,8 @@ class Settings:
     unknown_stations: UnknownStationPolicy = UnknownStationPolicy.PENDING
     heartbeat_interval_s: int = 300
     pending_retry_s: int = 60
+    # boots taken per second before the others are answered Pending (see BootPacer); 0: all
+    boot_rate: float = 0.0
 
 
 class CentralSystem:
@@ -82,6 +85,7 @@ class CentralSystem:
         self.clock = clock
         self.settings = settings or Settings()
         self.events = events or EventBus()
+        self.boot_pacer = BootPacer(self.settings.boot_rate)
         # whether the load balancer steers an EVSE (station id, EVSE id): bootstrap sets it
         self.steers: Callable[[str, int], bool] = lambda station_id, evse_id: False
 
@@ -89,6 +93,10 @@ class CentralSystem:
 
     async def boot(self, info: BootInfo) -> BootDecision:
         now = self.clock.now()
+        wait_s = self.boot_pacer.retry_after_s(info.station_id, now.timestamp())
+        if wait_s:  # a boot storm: come back later, nothing read or written meanwhile
+            log.debug("boot paced", station_id=info.station_id, retry_s=wait_s)
+            return BootDecision(Registration.PENDING, wait_s)
         station = await self.station_or_new(info.station_id)
         station.ocpp_version = info.ocpp_version
         station.vendor = info.vendor

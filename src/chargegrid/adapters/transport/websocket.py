@@ -352,6 +352,7 @@ class OcppServer:
             max_frame_size=opts.max_message_bytes,
             websocket_handshake_timeout=_WS_HANDSHAKE_TIMEOUT_S,
             read_buffer_init_size=_READ_BUFFER_INIT,
+            backlog=_LISTEN_BACKLOG,
         )
         sockets = self._server.sockets
         if sockets:
@@ -360,7 +361,7 @@ class OcppServer:
         if self._ssl is not None and opts.tls_port is not None:
             loop = asyncio.get_running_loop()
             self._tls_server = await loop.create_server(
-                lambda: _TlsGate(self), opts.host, opts.tls_port
+                lambda: _TlsGate(self), opts.host, opts.tls_port, backlog=_LISTEN_BACKLOG
             )
             sockets = self._tls_server.sockets
             if sockets:
@@ -584,6 +585,9 @@ def _handshake_ended(_: None, error: BaseException | None) -> None:
 _PLAIN = Channel()
 _WS_HANDSHAKE_TIMEOUT_S = 10
 _READ_BUFFER_INIT = 2048  # grows on demand; 16 KiB idle per station otherwise
+# asyncio's default of 100 pending connections drops the SYNs of a boot storm, which the
+# stations then resend only after 1, 3, 7, 15, 31 s; the kernel caps it (net.core.somaxconn).
+_LISTEN_BACKLOG = 4096
 
 
 def _peer(peername: Any) -> str:

@@ -180,10 +180,15 @@ class _Link:
 class Fleet:
     """Simulated stations of a :class:`~.scenario.Scenario`, run by :meth:`run`."""
 
-    def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        clock: Callable[[], float] = time.time,
+        stats: Stats | None = None,
+    ) -> None:
         self.scenario = scenario
         self.clock = clock
-        self.stats = Stats()
+        self.stats = stats or Stats()  # fleets given one Stats (one per server) count together
         self.stopping = False
         self._wake: asyncio.Event | None = None
         self._moved = asyncio.Event()  # set when a station wrote or lost its connection
