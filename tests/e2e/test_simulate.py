@@ -277,8 +277,11 @@ async def test_the_dashboard_shows_the_fleet_charging(
             await page.get_by_label("API token").fill(ADMIN_TOKEN)
             await page.get_by_role("button", name="Log in").click()
             expect = playwright.expect
-            await expect(page.get_by_test_id("stations-online")).to_have_text(str(STATIONS))
-            await expect(page.get_by_test_id("active-transactions")).to_have_text(str(STATIONS))
+            # within the minute the README promises (expect's own default is 5 s)
+            online = page.get_by_test_id("stations-online")
+            await expect(online).to_have_text(str(STATIONS), timeout=60_000)
+            active = page.get_by_test_id("active-transactions")
+            await expect(active).to_have_text(str(STATIONS), timeout=60_000)
             power = page.get_by_test_id("power-now")
             await page.wait_for_function(
                 "el => Number(el.dataset.watts) > 0", arg=await power.element_handle()

@@ -31,8 +31,13 @@ export async function renderOverview(view, _params, ctx) {
     tiles.querySelector(`[data-testid="${id}"]`).textContent = text;
     if (sub !== undefined) tiles.querySelector(`[data-testid="${id}-sub"]`).textContent = sub;
   };
+  let asked = 0;  // refreshes may overlap: an older answer never overwrites a newer one
+  let shown = 0;
   async function refresh() {
+    const mine = ++asked;
     const o = await api(`/overview${q({ since: localMidnight() })}`);
+    if (mine < shown) return;
+    shown = mine;
     const reg = Object.entries(o.stations_by_registration).map(([k, v]) => `${v} ${k}`).join(", ");
     set("stations-total", o.stations, reg || "none yet");
     set("stations-online", o.stations_online);
