@@ -304,6 +304,9 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes, subject: str) -> An
         return None
 
 
+_ADOPTING = 8  # stations whose state is read at once when they connect
+
+
 class ClusterHooks:
     """The OCPP service's ``ConnectionHooks``, with what a node of a cluster adds."""
 
@@ -311,6 +314,9 @@ class ClusterHooks:
         self.node = node
         self.inner = inner
         self._ready: dict[str, asyncio.Future[None]] = {}  # station -> its transactions read
+        # a storm of connections reads at most this many stations' state at once, rather than
+        # take every connection of the store's pool and fail the reads that wait too long
+        self._reads = asyncio.Semaphore(_ADOPTING)
 
     def admit(self, station_id: str, password: str | None, channel: Any) -> Any:
         return self.inner.admit(station_id, password, channel)
@@ -328,14 +334,25 @@ class ClusterHooks:
         station_id = ctx.station_id
         self.node.claim(station_id, ctx.ocpp_version)
         ready = self._readiness(station_id)
-        try:
-            await self.node.state.adopt(station_id)
-        except Exception as exc:  # its messages read the database instead
-            log.warning("station's transactions not read", station_id=station_id, error=str(exc))
-        finally:
-            if not ready.done():
-                ready.set_result(None)
-        await self.inner.connected(ctx)
+        async with self._reads:
+            try:
+                await self.node.state.adopt(station_id)
+            except Exception as exc:  # its messages read the database instead
+                log.warning(
+                    "station's transactions not read", station_id=station_id, error=str(exc)
+                )
+            finally:
+                if not ready.done():
+                    ready.set_result(None)
+            try:
+                await self.inner.connected(ctx)
+            except Exception as exc:  # served without its state it would answer wrongly
+                log.warning(
+                    "station's state not read: it is asked to reconnect",
+                    station_id=station_id,
+                    error=str(exc),
+                )
+                self.node.local.disconnect(station_id, "its state could not be read; reconnect")
 
     async def disconnected(self, ctx: StationContext) -> None:
         station_id = ctx.station_id
