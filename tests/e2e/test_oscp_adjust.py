@@ -24,13 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import Api, serving, wait_for
 from stations import Driver, connect
 from test_oscp_flexibility import CP_NEW, OUT_OF_BAND, SPEC, CapacityProvider, _iso, _registry
 
-from chargegrid.bootstrap import App, build
+from chargegrid.bootstrap import App
 from chargegrid.entrypoints.api.server import ApiServer
-from chargegrid.entrypoints.settings import Settings
 
 
 @dataclass
@@ -82,29 +81,13 @@ async def linked(fresh_db_url: Callable[[str], str]) -> AsyncIterator[Linked]:
     cp = CapacityProvider(_registry())
     server = ApiServer(cp.app(), "127.0.0.1", 0)
     await server.start()
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-            oscp_measurement_interval=1.0,
-            oscp_asset_measurements=True,
-        )
-    )
-    await app.start()
     cp_url = f"http://127.0.0.1:{server.port}/cp/2.0"
+    settings = {"oscp_measurement_interval": 1.0, "oscp_asset_measurements": True}
     try:
         async with (
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.api.port}", timeout=10) as rest,
+            serving(fresh_db_url("sqlite"), **settings) as (app, api),
             httpx.AsyncClient(timeout=10) as client,
         ):
-            api = Api(rest, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
             site = {
                 "circuits": [{"id": "grid", "limit_a": 63}],
                 "evses": [
@@ -129,7 +112,6 @@ async def linked(fresh_db_url: Callable[[str], str]) -> AsyncIterator[Linked]:
             await wait_for(lambda: _has(cp, "handshake_acknowledge"), timeout=5)
             yield linked
     finally:
-        await app.stop()
         await server.stop()
 
 

@@ -24,15 +24,14 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from api_client import ADMIN_TOKEN, Api, wait_for
+from api_client import Api, serving, wait_for
 from litestar import Litestar, Request, Response, post
 from litestar.params import FromPath
 from referencing import Registry, Resource
 from stations import Driver, connect
 
-from chargegrid.bootstrap import App, build
+from chargegrid.bootstrap import App
 from chargegrid.entrypoints.api.server import ApiServer
-from chargegrid.entrypoints.settings import Settings
 
 SPEC = Path(__file__).parents[3] / "shared/specs/oscp/2.0/schemas"
 OUT_OF_BAND = "cp-token-given-out-of-band"
@@ -108,26 +107,8 @@ async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[World]:
     cp = CapacityProvider(_registry())
     server = ApiServer(cp.app(), "127.0.0.1", 0)
     await server.start()
-    app = await build(
-        Settings(
-            host="127.0.0.1",
-            ocpp_port=0,
-            api_port=0,
-            db=fresh_db_url("sqlite"),
-            unknown_stations="accept",
-            ping_interval=0,
-            call_timeout=5,
-            admin_token=ADMIN_TOKEN,
-            oscp_measurement_interval=1.0,
-        )
-    )
-    await app.start()
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
-        ) as client:
-            api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
+        async with serving(fresh_db_url("sqlite"), oscp_measurement_interval=1.0) as (app, api):
             site = {
                 "circuits": [{"id": "grid", "limit_a": 63}],
                 "evses": [{"station_id": "OSCP-A", "evse_id": 1, "circuit": "grid"}],
@@ -135,7 +116,6 @@ async def world(fresh_db_url: Callable[[str], str]) -> AsyncIterator[World]:
             await api.put("/sites/depot", site)
             yield World(app, api, cp, f"http://127.0.0.1:{server.port}/cp/2.0")
     finally:
-        await app.stop()
         await server.stop()
 
 

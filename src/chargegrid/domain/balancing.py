@@ -145,6 +145,20 @@ class Limits:
         return out
 
 
+def by_evse(site: Site, demands: Iterable[Demand]) -> dict[str, Demand]:
+    """The demands by EVSE key; :class:`SiteError` for one on an EVSE the site does not have,
+    or two on the same EVSE."""
+    keys = {e.key for e in site.evses}
+    wanted: dict[str, Demand] = {}
+    for demand in demands:
+        if demand.evse not in keys:
+            raise SiteError(f"no EVSE {demand.evse} at site {site.id}")
+        if demand.evse in wanted:
+            raise SiteError(f"two demands for EVSE {demand.evse}")
+        wanted[demand.evse] = demand
+    return wanted
+
+
 def bounds(slot: EvseSlot, demand: Demand, headroom_a: float) -> tuple[float, float]:
     """The lowest and highest current (A per phase) the car may be given (rule 2); it cannot
     charge when the highest is below the lowest or 0."""
@@ -198,13 +212,7 @@ def balance(
     fixed = fixed or {}
     policy = policy or site.policy
     slots = {e.key: e for e in site.evses}
-    wanted: dict[str, Demand] = {}
-    for demand in demands:
-        if demand.evse not in slots:
-            raise SiteError(f"no EVSE {demand.evse} at site {site.id}")
-        if demand.evse in wanted:
-            raise SiteError(f"two demands for EVSE {demand.evse}")
-        wanted[demand.evse] = demand
+    wanted = by_evse(site, demands)
     table = Limits(site, limits or {})
     load = [0.0] * len(table.cap)
     allocations: dict[str, Allocation] = {}

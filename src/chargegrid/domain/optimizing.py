@@ -58,8 +58,15 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
-from chargegrid.domain.balancing import CircuitLimit, Demand, Limits, balance, bounds
-from chargegrid.domain.site import SITE_PHASES, EvseSlot, Policy, Site, SiteError
+from chargegrid.domain.balancing import (
+    CircuitLimit,
+    Demand,
+    Limits,
+    balance,
+    bounds,
+    by_evse,
+)
+from chargegrid.domain.site import SITE_PHASES, EvseSlot, Policy, Site
 
 SHORTFALL_WEIGHT = 1_000.0  # a kWh short costs this many times the dearest price
 EARLY_WEIGHT = 1e-4  # ... and a kWh in the last interval this much more than in the first
@@ -223,13 +230,7 @@ def _problem(
     headroom_a: float,
 ) -> _Problem:
     slots = {e.key: e for e in site.evses}
-    wanted: dict[str, Demand] = {}
-    for demand in demands:
-        if demand.evse not in slots:
-            raise SiteError(f"no EVSE {demand.evse} at site {site.id}")
-        if demand.evse in wanted:
-            raise SiteError(f"two demands for EVSE {demand.evse}")
-        wanted[demand.evse] = demand
+    wanted = by_evse(site, demands)
     for i, (begin, end, _, _) in enumerate(intervals):
         if not begin < end or (i and begin < intervals[i - 1][1]):
             raise ScheduleError(f"interval {i}: each must end after it starts, in order")

@@ -228,12 +228,6 @@ class LoadBalancer:
                     out[block.circuit] = block.limit if held is None else held & block.limit
         return out
 
-    def set_limits(
-        self, site_id: str, limits: Mapping[str, CircuitLimit], source: str = "operator"
-    ) -> None:
-        """Limits in force from now on, until changed again (``source``'s earlier ones go)."""
-        self.set_timeline(site_id, source, [LimitBlock(c, lim) for c, lim in limits.items()])
-
     def set_timeline(self, site_id: str, source: str, blocks: Sequence[LimitBlock]) -> None:
         """Limits over time from ``source`` (an operator, a grid operator's forecast or event),
         replacing what that source set before. The lowest in force at each moment wins."""
@@ -298,10 +292,6 @@ class LoadBalancer:
             self.on_limits_saved()
         except Exception:
             log.exception("telling of saved limits failed")
-
-    def timeline(self, site_id: str, source: str) -> list[LimitBlock]:
-        """What ``source`` set on the site."""
-        return list(self._blocks.get(site_id, {}).get(source, []))
 
     def set_prices(self, site_id: str, source: str, blocks: Sequence[PriceBlock]) -> None:
         """Energy prices over time from ``source`` (a price signal, a tariff), replacing what

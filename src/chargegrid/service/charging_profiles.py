@@ -121,59 +121,42 @@ def tx_profile(
     phases: int,
 ) -> dict[str, Any]:
     """SetChargingProfile with a TxProfile for the running transaction."""
+    transaction: int | str = transaction_id if version == "1.6" else station_tx_id
     wire = wire_schedule(schedule, phases)
-    profile_id = TX_PROFILE_ID + slot.evse_id
-    if version == "1.6":
-        return {
-            "connectorId": slot.evse_id,
-            "csChargingProfiles": {
-                "chargingProfileId": profile_id,
-                "transactionId": transaction_id,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": wire,
-            },
-        }
-    return {
-        "evseId": slot.evse_id,
-        "chargingProfile": {
-            "id": profile_id,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "TxProfile",
-            "chargingProfileKind": "Absolute",
-            "transactionId": station_tx_id,
-            "chargingSchedule": [{"id": profile_id, **wire}],
-        },
-    }
+    return _set_profile(version, slot, TX_PROFILE_ID, "TxProfile", wire, transaction)
 
 
 def default_profile(version: str, slot: EvseSlot, now: datetime) -> dict[str, Any]:
     """SetChargingProfile with a TxDefaultProfile at the EVSE's fallback current: what a car
     that plugs in draws until its TxProfile comes, and what an offline station keeps to."""
     wire = wire_schedule([(now, slot.fallback_a)], len(slot.wiring.phases))
-    profile_id = DEFAULT_PROFILE_ID + slot.evse_id
-    if version == "1.6":
-        return {
-            "connectorId": slot.evse_id,
-            "csChargingProfiles": {
-                "chargingProfileId": profile_id,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxDefaultProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": wire,
-            },
-        }
-    return {
-        "evseId": slot.evse_id,
-        "chargingProfile": {
-            "id": profile_id,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "TxDefaultProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [{"id": profile_id, **wire}],
-        },
+    return _set_profile(version, slot, DEFAULT_PROFILE_ID, "TxDefaultProfile", wire, None)
+
+
+def _set_profile(
+    version: str,
+    slot: EvseSlot,
+    base_id: int,
+    purpose: str,
+    wire: dict[str, Any],
+    transaction: int | str | None,
+) -> dict[str, Any]:
+    """The SetChargingProfile request of ``version`` (1.6 csChargingProfiles on a connector,
+    2.0.1 chargingProfile on an EVSE), its profile id the same for each EVSE every time."""
+    profile_id = base_id + slot.evse_id
+    profile: dict[str, Any] = {
+        "stackLevel": 0,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
     }
+    if transaction is not None:
+        profile["transactionId"] = transaction
+    if version == "1.6":
+        profile = {"chargingProfileId": profile_id, **profile, "chargingSchedule": wire}
+        return {"connectorId": slot.evse_id, "csChargingProfiles": profile}
+    schedules = [{"id": profile_id, **wire}]
+    profile = {"id": profile_id, **profile, "chargingSchedule": schedules}
+    return {"evseId": slot.evse_id, "chargingProfile": profile}
 
 
 COMPOSITE_WINDOW_S = 300

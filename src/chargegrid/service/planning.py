@@ -26,6 +26,11 @@ log = structlog.get_logger(__name__)
 COST_TIME_LIMIT_S = 5.0  # the solver's; its best plan so far after that (never below full power)
 
 
+def _covers(start: datetime | None, end: datetime | None, moment: datetime) -> bool:
+    """Whether ``moment`` is in [start, end), a bound of None being open."""
+    return (start is None or start <= moment) and (end is None or moment < end)
+
+
 @dataclass(frozen=True, slots=True)
 class LimitBlock:
     """A limit on a circuit from ``start`` (None: already) to ``end`` (None: until changed)."""
@@ -36,9 +41,7 @@ class LimitBlock:
     end: datetime | None = None
 
     def covers(self, moment: datetime) -> bool:
-        return (self.start is None or self.start <= moment) and (
-            self.end is None or moment < self.end
-        )
+        return _covers(self.start, self.end, moment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,7 @@ class PriceBlock:
     end: datetime | None = None
 
     def covers(self, moment: datetime) -> bool:
-        return (self.start is None or self.start <= moment) and (
-            self.end is None or moment < self.end
-        )
+        return _covers(self.start, self.end, moment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ def _dec_hook(kind: type, obj: Any) -> Any:
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, Duration):
         return str(obj)
+    # msgspec's protocol for an enc_hook: NotImplementedError for a type it does not encode
     raise NotImplementedError(f"{type(obj).__name__} is not part of an OpenADR 3 object")
 
 

@@ -133,8 +133,8 @@ class Directory:
             if len(peer.parts) >= message.parts:
                 peer.stations = {k: v for part in peer.parts.values() for k, v in part.items()}
                 peer.parts = {}
-        elif isinstance(message, wire.Sync):
-            pass  # the node publishes its own roster (ClusterNode.roster)
+        # a Sync asks every node for its roster: the node answers it (ClusterNode._on_directory),
+        # the directory has nothing to change
         return answer
 
     def sweep(self) -> list[str]:
