@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from ocpp.routing import on
 from ocpp.v16 import call_result as result16
 from stations import Driver, Station16, connect
@@ -463,3 +464,106 @@ async def test_load_balancing_runs_once_for_the_cluster(
         for node in nodes:
             with contextlib.suppress(ProcessLookupError):
                 await asyncio.wait_for(node.proc.wait(), timeout=15)
+
+
+def _call(uid: str, action: str, payload: dict[str, Any]) -> str:
+    return json.dumps([2, uid, action, payload])
+
+
+async def _answer(ws: Any, uid: str) -> list[Any]:
+    """The CALLRESULT or CALLERROR of ``uid``; the CSMS's own calls meanwhile are answered
+    with an empty CALLRESULT (enough for what a node sends at connection)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        if message[0] == 2:
+            await ws.send(json.dumps([3, message[1], {"status": "Accepted"}]))
+        elif message[1] == uid:
+            return list(message)
+
+
+def _boot(version: str) -> dict[str, Any]:
+    if version == "1.6":
+        return {"chargePointVendor": "v", "chargePointModel": "m"}
+    return {"reason": "PowerUp", "chargingStation": {"vendorName": "v", "model": "m"}}
+
+
+def _start(version: str, station_id: str) -> tuple[str, dict[str, Any]]:
+    at = "2026-12-03T10:00:00Z"
+    if version == "1.6":
+        payload = {"connectorId": 1, "idTag": "TAG-MOVE", "meterStart": 1000, "timestamp": at}
+        return "StartTransaction", payload
+    return "TransactionEvent", {
+        "eventType": "Started",
+        "timestamp": at,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": f"T-{station_id}"},
+        "idToken": {"idToken": "TAG-MOVE", "type": "ISO14443"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [
+            {
+                "timestamp": at,
+                "sampledValue": [{"value": 1000, "measurand": "Energy.Active.Import.Register"}],
+            }
+        ],
+    }
+
+
+async def _move_mid_start(a: Node, b: Node, station_id: str, version: str) -> list[Any]:
+    """Start a transaction on ``a`` and leave before its answer; resend it on ``b``."""
+    protocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
+    action, payload = _start(version, station_id)
+    async with websockets.connect(
+        f"ws://127.0.0.1:{a.ocpp_port}/ocpp/{station_id}", subprotocols=[protocol]
+    ) as ws:
+        await ws.send(_call("b1", "BootNotification", _boot(version)))
+        assert (await _answer(ws, "b1"))[0] == 3
+        await ws.send(_call("s1", action, payload))
+    async with websockets.connect(
+        f"ws://127.0.0.1:{b.ocpp_port}/ocpp/{station_id}", subprotocols=[protocol]
+    ) as ws:
+        await ws.send(_call("b2", "BootNotification", _boot(version)))
+        assert (await _answer(ws, "b2"))[0] == 3
+        await ws.send(_call("s1", action, payload))  # resent: its answer was lost
+        return await _answer(ws, "s1")
+
+
+async def test_a_station_that_moves_mid_start_has_one_transaction(
+    pg_empty_database: str, nats_server: str, tmp_path: Path
+) -> None:
+    """A station leaves node A right after sending its start, before A committed it, and
+    resends the start on node B: B reads the station's state only once A let it go, so it finds
+    A's transaction rather than starting a second one."""
+    db = pg_empty_database
+    await asyncio.to_thread(upgrade, normalize_url(db))
+    nodes = list(
+        await asyncio.gather(*(start_node(f"n{i}", db, nats_server, tmp_path) for i in range(2)))
+    )
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for node in nodes:
+                await eventually(
+                    lambda n=node: _equals(metric(client, n, "chargegrid_cluster_peers"), 1),
+                    what=f"{node.name} sees its peer",
+                )
+        moves = [(f"MV{i}-{v.replace('.', '')}", v) for i in range(20) for v in ("1.6", "2.0.1")]
+        answers = await asyncio.gather(
+            *(_move_mid_start(nodes[0], nodes[1], s, v) for s, v in moves)
+        )
+    finally:
+        for node in nodes:
+            node.proc.send_signal(signal.SIGTERM)
+        for node in nodes:
+            await asyncio.wait_for(node.proc.wait(), 15)
+    store = await open_store(normalize_url(db))
+    try:
+        for (station_id, version), answer in zip(moves, answers, strict=True):
+            assert answer[0] == 3, (station_id, answer)  # a CALLRESULT, not an InternalError
+            stored = await store.list_transactions(station_id)
+            assert len(stored) == 1, (station_id, [(t.id, t.station_tx_id) for t in stored])
+            if version == "1.6":
+                assert answer[2]["transactionId"] == stored[0].id
+    finally:
+        await store.close()
+    for node in nodes:
+        assert node.proc.returncode == 0, node.log.read_text()[-3000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import sqlite3
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -38,6 +39,7 @@ from chargegrid.domain.model import (
     StationReport,
     StatusChange,
     TokenKind,
+    Transaction,
     TransactionState,
 )
 from chargegrid.service.ports import (
@@ -634,6 +636,79 @@ async def test_a_unit_reports_its_failed_write_and_keeps_the_others(store: AnySt
     else:
         assert isinstance(await committed(unit), IntegrityError)
     assert [s.status for s in await store.status_history("CS1")] == ["Charging"]
+
+
+async def test_a_failed_start_leaves_nothing_in_memory(sql_url: str) -> None:
+    """The station is answered InternalError; if a copy of the transaction stayed in memory, its
+    resent start would be answered with an id the database does not have."""
+    store = await open_store(sql_url)
+    try:
+        first = await store.start_transaction(new_tx("dup"))
+        resent = new_tx("dup", seconds=5, tag="TAG2")
+
+        async def work() -> Transaction:
+            return await store.start_transaction(resent)
+
+        unit, phantom = run_in_unit(store, work())
+        assert isinstance(await committed(unit), IntegrityError)
+        assert await store.get_transaction(phantom.id) is None
+        found = await store.find_transaction("CS1", "dup")
+        assert found is not None and found.id == first.id
+        assert await store.find_same_start(resent) is None
+        assert not await store.has_active_transaction("TAG2")
+        assert [t.id for t in await store.active_transactions("CS1")] == [first.id]
+    finally:
+        await store.close()
+
+
+async def test_a_failed_update_is_read_again_from_the_database(fresh_db_url: Any) -> None:
+    url = fresh_db_url("sqlite")
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:  # a stop the database refuses
+        db.execute(
+            "CREATE TRIGGER no_boom BEFORE UPDATE ON transactions WHEN NEW.stop_reason = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+        )
+    store = await open_store(url)
+    try:
+        tx = await store.start_transaction(new_tx())
+        ended = replace(tx, state=TransactionState.ENDED, stopped_at=at(60), stop_reason="boom")
+
+        async def work() -> None:
+            await store.update_transaction(ended)
+
+        unit, _ = run_in_unit(store, work())
+        assert isinstance(await committed(unit), StorageError)
+        # the copy kept in memory is the database's again: active, so a resent stop is stored
+        for _ in range(200):
+            if await store.active_transactions("CS1"):
+                break
+            await asyncio.sleep(0.01)
+        assert [t.id for t in await store.active_transactions("CS1")] == [tx.id]
+        assert await store.has_active_transaction("TAG1")
+        await store.update_transaction(replace(ended, stop_reason="Local"))
+        stored = await store.get_transaction(tx.id)
+        assert stored is not None and stored.state is TransactionState.ENDED
+        assert stored.stop_reason == "Local"
+    finally:
+        await store.close()
+
+
+async def test_settled_waits_for_the_writes_queued_before_it(sql_url: str) -> None:
+    store = await open_store(sql_url)
+    try:
+        await store.settled()  # nothing queued: at once
+
+        async def work() -> None:
+            for n in range(50):
+                await store.record_boot(f"CS{n}", "PowerUp", at(n))
+
+        unit, _ = run_in_unit(store, work())
+        await store.settled()
+        calls: list[BaseException | None] = []
+        unit.when_committed(calls.append)
+        assert calls == [None]  # settled already, so the callback runs at once
+    finally:
+        await store.close()
 
 
 async def test_transaction_ids_go_on_after_a_restart(sql_url: str) -> None:

@@ -1,5 +1,7 @@
-"""A node's connection hooks under a storm: the stations' state is read a few at a time, and a
-station whose state cannot be read is asked to reconnect rather than served without it."""
+"""A node's connection hooks: under a storm the stations' state is read a few at a time; a
+station whose state cannot be read is asked to reconnect; and a station that moves (to another
+node, or to a new connection here) is served there only once its old connection's work is
+settled."""
 
 from __future__ import annotations
 
@@ -7,43 +9,212 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
+
+from chargegrid.protocols.ocppj.errors import OcppError
 from chargegrid.service.cluster.node import _ADOPTING, ClusterHooks
+from chargegrid.service.ocpp.context import StationContext
 
 
-def _hooks(fail: bool) -> tuple[ClusterHooks, dict[str, Any]]:
-    seen: dict[str, Any] = {"reading": 0, "most": 0, "disconnected": []}
+class _Node:
+    """What ClusterHooks uses of a ClusterNode, recording what it was asked."""
 
-    async def adopt(station_id: str) -> None:
-        seen["reading"] += 1
-        seen["most"] = max(seen["most"], seen["reading"])
+    def __init__(self, *, fail: bool = False) -> None:
+        self.log: list[tuple[str, ...]] = []
+        self.reading = 0
+        self.most = 0
+        self.connections: set[str] = set()  # stations with a live connection here
+        self.holders: dict[str, str] = {}  # station -> the other node holding it
+        self.unsettled = 0  # writes queued, not settled
+        self.writes_done = asyncio.Event()
+        self.writes_done.set()
+        self.handed: asyncio.Event = asyncio.Event()
+        self.handed.set()
+        self.fail = fail
+        self.directory = SimpleNamespace(holder=self._holder)
+        self.state = SimpleNamespace(
+            adopt=self._adopt, settled=self._settled, release=self._release_state
+        )
+        self.local = SimpleNamespace(connected=self._connected, disconnect=self._disconnect)
+
+    def _holder(self, station_id: str) -> tuple[str, str] | None:
+        node = self.holders.get(station_id)
+        return None if node is None else (node, "1.6")
+
+    def _connected(self, station_id: str) -> str | None:
+        return "1.6" if station_id in self.connections else None
+
+    def _disconnect(self, station_id: str, reason: str) -> bool:
+        self.log.append(("disconnect", station_id, reason))
+        self.connections.discard(station_id)
+        return True
+
+    async def _adopt(self, station_id: str) -> None:
+        self.log.append(("adopt", station_id))
+        self.reading += 1
+        self.most = max(self.most, self.reading)
         await asyncio.sleep(0.01)
-        seen["reading"] -= 1
+        self.reading -= 1
 
-    async def connected(ctx: Any) -> None:
-        if fail:
+    async def _settled(self) -> None:
+        await self.writes_done.wait()
+
+    def _release_state(self, station_id: str) -> None:
+        self.log.append(("forget", station_id))
+
+    def claim(self, station_id: str, version: str) -> None:
+        self.log.append(("claim", station_id))
+
+    def release(self, station_id: str) -> None:
+        self.log.append(("release", station_id))
+
+    async def handed_over(self, node: str, station_id: str) -> None:
+        self.log.append(("handoff", node, station_id))
+        await self.handed.wait()
+
+
+class _Inner:
+    """The OCPP service: answers each message when the test says so."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.pending: list[Any] = []
+        self.served: list[str] = []
+        self.offline: list[str] = []
+
+    async def connected(self, ctx: StationContext) -> None:
+        if self.fail:
             raise TimeoutError("the pool's connections are all taken")
 
-    node = SimpleNamespace(
-        claim=lambda station_id, version: None,
-        state=SimpleNamespace(adopt=adopt),
-        local=SimpleNamespace(
-            disconnect=lambda station_id, reason: seen["disconnected"].append(station_id)
-        ),
-    )
-    inner = SimpleNamespace(connected=connected)
-    return ClusterHooks(node, inner), seen  # type: ignore[arg-type]
+    async def disconnected(self, ctx: StationContext) -> None:
+        self.offline.append(ctx.station_id)
+
+    def serve(self, ctx: StationContext, action: str, request: Any, respond: Any) -> None:
+        self.served.append(action)
+        self.pending.append(respond)
+
+    def answer_all(self) -> None:
+        pending, self.pending = self.pending, []
+        for respond in pending:
+            respond(msgspec.Struct(), None)
+
+
+def _hooks(*, fail: bool = False) -> tuple[ClusterHooks, _Node, _Inner]:
+    node, inner = _Node(), _Inner(fail=fail)
+    return ClusterHooks(node, inner), node, inner  # type: ignore[arg-type]
+
+
+def _connect(node: _Node, station_id: str) -> StationContext:
+    node.connections.add(station_id)
+    return StationContext(station_id, "1.6")
+
+
+async def _soon(condition: Any) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("not reached")
 
 
 async def test_a_storm_reads_a_few_stations_at_a_time() -> None:
-    hooks, seen = _hooks(fail=False)
-    ctxs = [SimpleNamespace(station_id=f"S{i}", ocpp_version="1.6") for i in range(50)]
-    await asyncio.gather(*(hooks.connected(ctx) for ctx in ctxs))  # type: ignore[arg-type]
-    assert 1 < seen["most"] <= _ADOPTING
-    assert seen["disconnected"] == []
+    hooks, node, _ = _hooks()
+    ctxs = [_connect(node, f"S{i}") for i in range(50)]
+    await asyncio.gather(*(hooks.connected(ctx) for ctx in ctxs))
+    assert 1 < node.most <= _ADOPTING
+    assert not [e for e in node.log if e[0] == "disconnect"]
 
 
 async def test_a_station_whose_state_cannot_be_read_is_asked_to_reconnect() -> None:
-    hooks, seen = _hooks(fail=True)
-    ctx = SimpleNamespace(station_id="S1", ocpp_version="2.0.1")
-    await hooks.connected(ctx)  # type: ignore[arg-type]  # no exception escapes the hook
-    assert seen["disconnected"] == ["S1"]
+    hooks, node, _ = _hooks(fail=True)
+    await hooks.connected(_connect(node, "S1"))  # no exception escapes the hook
+    assert [e for e in node.log if e[0] == "disconnect"] == [
+        ("disconnect", "S1", "its state could not be read; reconnect")
+    ]
+
+
+async def test_messages_wait_for_the_state_to_be_read() -> None:
+    hooks, node, inner = _hooks()
+    ctx = _connect(node, "S1")
+    hooks.serve(ctx, "BootNotification", None, lambda r, e: None)  # before connected ran
+    assert inner.served == []
+    await hooks.connected(ctx)
+    await asyncio.sleep(0)  # a future's callbacks run at the loop's next turn
+    assert inner.served == ["BootNotification"]
+
+
+async def test_a_new_connection_here_waits_for_the_old_ones_answers_and_writes() -> None:
+    hooks, node, inner = _hooks()
+    old = _connect(node, "S1")
+    await hooks.connected(old)
+    answers: list[Any] = []
+    hooks.serve(old, "StartTransaction", None, lambda r, e: answers.append(r))
+    node.writes_done.clear()  # its write is queued, not committed
+    new = StationContext("S1", "1.6")  # the station reconnected: the old connection replaced
+    connecting = asyncio.ensure_future(hooks.connected(new))
+    await asyncio.sleep(0.05)
+    assert node.log.count(("adopt", "S1")) == 1  # not read again while the start is under way
+    inner.answer_all()
+    assert len(answers) == 1
+    await asyncio.sleep(0.05)
+    assert node.log.count(("adopt", "S1")) == 1  # answered, but its write not yet settled
+    node.writes_done.set()
+    await asyncio.wait_for(connecting, 1)
+    assert node.log.count(("adopt", "S1")) == 2
+
+
+async def test_the_node_that_held_the_station_is_asked_to_let_it_go_first() -> None:
+    hooks, node, _ = _hooks()
+    node.holders["S1"] = "node-a"
+    node.handed.clear()
+    connecting = asyncio.ensure_future(hooks.connected(_connect(node, "S1")))
+    await _soon(lambda: ("handoff", "node-a", "S1") in node.log)
+    await asyncio.sleep(0.05)
+    assert ("adopt", "S1") not in node.log
+    node.handed.set()
+    await asyncio.wait_for(connecting, 1)
+    assert node.log.index(("handoff", "node-a", "S1")) < node.log.index(("adopt", "S1"))
+
+
+async def test_letting_go_closes_the_connection_and_waits_for_its_work() -> None:
+    hooks, node, inner = _hooks()
+    ctx = _connect(node, "S1")
+    await hooks.connected(ctx)
+    hooks.serve(ctx, "MeterValues", None, lambda r, e: None)
+    letting_go = asyncio.ensure_future(hooks.let_go("S1"))
+    await asyncio.sleep(0.05)
+    assert ("disconnect", "S1", "connected to another node") in node.log
+    assert not letting_go.done()
+    inner.answer_all()
+    await asyncio.wait_for(letting_go, 1)
+
+
+async def test_a_connection_let_go_before_its_state_was_read_is_not_served() -> None:
+    hooks, node, inner = _hooks()
+    ctx = _connect(node, "S1")
+    answers: list[BaseException | None] = []
+    hooks.serve(ctx, "StartTransaction", None, lambda r, e: answers.append(e))
+    node.holders["S1"] = "node-a"
+    node.handed.clear()
+    connecting = asyncio.ensure_future(hooks.connected(ctx))
+    await _soon(lambda: ("handoff", "node-a", "S1") in node.log)
+    await hooks.let_go("S1")  # meanwhile it connected to a third node, which asked this one
+    node.handed.set()
+    await asyncio.wait_for(connecting, 1)
+    assert inner.served == []  # the third node serves what the station resends
+    assert len(answers) == 1 and isinstance(answers[0], OcppError)
+
+
+async def test_a_station_is_announced_gone_only_once_its_work_is_settled() -> None:
+    hooks, node, inner = _hooks()
+    ctx = _connect(node, "S1")
+    await hooks.connected(ctx)
+    hooks.serve(ctx, "StopTransaction", None, lambda r, e: None)
+    node.connections.discard("S1")
+    leaving = asyncio.ensure_future(hooks.disconnected(ctx))
+    await asyncio.sleep(0.05)
+    assert ("release", "S1") not in node.log
+    inner.answer_all()
+    await asyncio.wait_for(leaving, 1)
+    assert ("release", "S1") in node.log and ("forget", "S1") in node.log
+    assert inner.offline == ["S1"]

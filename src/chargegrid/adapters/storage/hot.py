@@ -135,6 +135,17 @@ class HotState:
         for tx_id in self._ended_by_station.pop(station_id, ()):
             self._drop(tx_id)
 
+    def forget(self, transaction_id: int) -> None:
+        """Drop one transaction (what the database has of it is not known)."""
+        tx = self._by_id.get(transaction_id)
+        if tx is None:
+            return
+        self._forget_active(tx)
+        ended = self._ended_by_station.get(tx.station_id)
+        if ended is not None and transaction_id in ended:
+            ended.remove(transaction_id)
+        self._drop(transaction_id)
+
     def token_active(self, id_token: str) -> bool:
         return self._active_tokens[id_token] > 0
 
@@ -168,5 +179,6 @@ class HotState:
 
     def _drop(self, transaction_id: int) -> None:
         tx = self._by_id.pop(transaction_id, None)
-        if tx is not None:
-            self._by_key.pop((tx.station_id, tx.station_tx_id), None)
+        key = None if tx is None else (tx.station_id, tx.station_tx_id)
+        if key is not None and self._by_key.get(key) == transaction_id:
+            del self._by_key[key]

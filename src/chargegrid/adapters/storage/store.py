@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import structlog
 from sqlalchemy import (
     Executable,
     Insert,
@@ -94,6 +95,8 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import Select
 
     from chargegrid.service.ports import Store
+
+log = structlog.get_logger(__name__)
 
 
 async def open_store(url: str, *, batch_max: int = 1000, shared: bool = False) -> SqlStore:
@@ -170,6 +173,7 @@ class SqlStore:
             batch_max=batch_max,
         )
         self._closed = False
+        self._rereads: set[asyncio.Task[None]] = set()  # transactions read again (_doubt)
         self._reads = 0  # under way; close() waits for them
         self._no_reads = asyncio.Event()
         self._no_reads.set()
@@ -291,6 +295,9 @@ class SqlStore:
         self._closed = True
         try:
             await self._writer.close()
+            for task in list(self._rereads):
+                task.cancel()
+            await asyncio.gather(*self._rereads, return_exceptions=True)
             await self._no_reads.wait()  # a connection returned to a disposed pool would leak
         finally:
             await self._writer_engine.dispose()
@@ -309,11 +316,11 @@ class SqlStore:
         :class:`WriteUnit`)."""
         return WriteUnit()
 
-    def _write(self, *steps: Step) -> Awaitable[None]:
+    def _write(self, *steps: Step, undo: Callable[[], None] | None = None) -> Awaitable[None]:
         unit = _UNIT.get()
         if unit is None:
-            return self._writer.execute(*steps)
-        write = self._writer.submit(*steps)
+            return self._writer.execute(*steps, undo=undo)
+        write = self._writer.submit(*steps, undo=undo)
         if write is not None:
             unit.writes.append(write)
         return self._done
@@ -428,7 +435,6 @@ class SqlStore:
         tx_id = await self._next_transaction_id()
         station_tx_id = new.station_tx_id if new.station_tx_id is not None else str(tx_id)
         values = rows.new_transaction_values(new) | {"id": tx_id, "station_tx_id": station_tx_id}
-        await self._write(Step(self._insert_tx, [values]))
         tx = Transaction(
             id=tx_id,
             station_id=new.station_id,
@@ -443,6 +449,7 @@ class SqlStore:
         )
         if self._holds(new.station_id):
             self._hot.remember(tx)
+        await self._write(Step(self._insert_tx, [values]), undo=lambda: self._doubt(tx))
         return msgspec.structs.replace(tx)
 
     async def get_transaction(self, transaction_id: int) -> Transaction | None:
@@ -485,11 +492,36 @@ class SqlStore:
         old = rows.transaction_values(previous)
         new = rows.transaction_values(tx)
         changed = tuple(k for k in new if new[k] != old[k])
-        if changed:
-            row = {f"w_{k}": new[k] for k in changed} | {"w_id": tx.id}
-            await self._write(Step(self._update_tx(changed), [row]))
         if self._holds(tx.station_id):
             self._hot.remember(tx)
+        if changed:
+            row = {f"w_{k}": new[k] for k in changed} | {"w_id": tx.id}
+            await self._write(Step(self._update_tx(changed), [row]), undo=lambda: self._doubt(tx))
+
+    def _doubt(self, tx: Transaction) -> None:
+        """A write of ``tx`` failed: the kept copy is not what the database has. Forget it (what
+        the station resends is then checked against the database), and keep the database's
+        row again once the writes queued meanwhile are settled."""
+        self._hot.forget(tx.id)
+        if self._holds(tx.station_id) and not self._closed:
+            task = asyncio.get_running_loop().create_task(self._reread(tx.station_id, tx.id))
+            self._rereads.add(task)
+            task.add_done_callback(self._rereads.discard)
+
+    async def _reread(self, station_id: str, transaction_id: int) -> None:
+        try:
+            await self._writer.settled()
+            found = await self._transaction(tables.transactions.c.id == transaction_id)
+        except StorageError as exc:  # its next message reads the database again
+            log.warning("transaction not read again", transaction_id=transaction_id, error=str(exc))
+            return
+        # unless a message since read it (and keeps a newer copy) or the station left
+        if found is not None and not self._hot.known(transaction_id) and self._holds(station_id):
+            self._hot.remember(found)
+
+    async def settled(self) -> None:
+        """Return once every write queued so far is committed or failed."""
+        await self._writer.settled()
 
     def _update_tx(self, columns: tuple[str, ...]) -> Update:
         """The UPDATE of ``columns`` of one transaction, built once per set of columns."""

@@ -19,6 +19,9 @@ Rules:
   transaction: a bad write fails alone and the others are committed.
 * Database errors reach the caller as :class:`~.errors.StorageError` (``IntegrityError`` for a
   broken constraint), raised from the driver's exception.
+* A write may carry an ``undo``, called if it fails, before its caller hears of it: what the
+  caller kept in memory of the write is taken back first.
+* :meth:`Writer.settled` waits until every write queued before it is committed or failed.
 * :meth:`Writer.close` lets every write queued before it finish, then stops the task.
 """
 
@@ -78,11 +81,17 @@ class Write:
     """A queued write. Awaited through its ``future``, or (``submit``) settled by setting
     ``error`` and calling ``on_settled``, without a future or a task in between."""
 
-    __slots__ = ("error", "future", "on_settled", "settled", "shape", "work")
+    __slots__ = ("error", "future", "on_settled", "settled", "shape", "undo", "work")
 
-    def __init__(self, work: tuple[Step, ...], future: asyncio.Future[None] | None) -> None:
+    def __init__(
+        self,
+        work: tuple[Step, ...],
+        future: asyncio.Future[None] | None,
+        undo: Callable[[], None] | None = None,
+    ) -> None:
         self.work = work
         self.future = future
+        self.undo = undo
         self.error: BaseException | None = None
         self.settled = False
         self.on_settled: Callable[[], None] | None = None
@@ -198,26 +207,40 @@ class Writer:
         self._queue: deque[Write] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._closed = False
+        self._last: Write | None = None  # the latest write queued
         self._event_loop = asyncio.get_running_loop()  # get_running_loop() calls getpid()
         self._task = self._event_loop.create_task(self._loop(), name="store-writer")
         self.stats = WriterStats()
 
-    async def execute(self, *steps: Step) -> None:
-        """Run the steps in a transaction shared with other writes; return once committed."""
-        await self._submit(tuple(s for s in steps if s.rows))
+    async def execute(self, *steps: Step, undo: Callable[[], None] | None = None) -> None:
+        """Run the steps in a transaction shared with other writes; return once committed.
+        If they fail, ``undo`` is called before the error is raised here."""
+        await self._submit(tuple(s for s in steps if s.rows), undo)
 
-    def submit(self, *steps: Step) -> Write | None:
+    def submit(self, *steps: Step, undo: Callable[[], None] | None = None) -> Write | None:
         """Queue the steps without waiting: the write's ``on_settled`` is called once it is
-        committed (``error`` None) or has failed. None if there was nothing to write."""
+        committed (``error`` None) or has failed (after ``undo``). None if there was nothing
+        to write."""
         if self._closed:
             raise StorageError("the store is closed")
         work = tuple(s for s in steps if s.rows)
         if not work:
             return None
-        write = Write(work, None)
+        write = self._last = Write(work, None, undo)
         self._queue.append(write)
         self._wake()
         return write
+
+    async def settled(self) -> None:
+        """Return once every write queued before this call is committed or failed (writes
+        settle in order: a write with nothing to do, queued behind them, is awaited)."""
+        last = self._last
+        if last is None or last.settled or self._closed:
+            return
+        future: asyncio.Future[None] = self._event_loop.create_future()
+        self._queue.append(Write((), future))
+        self._wake()
+        await asyncio.shield(future)
 
     async def close(self) -> None:
         """Finish every write queued so far, then stop. Later writes raise StorageError."""
@@ -226,13 +249,14 @@ class Writer:
             self._wake()
         await self._task
 
-    async def _submit(self, work: tuple[Step, ...]) -> None:
+    async def _submit(self, work: tuple[Step, ...], undo: Callable[[], None] | None) -> None:
         if self._closed:
             raise StorageError("the store is closed")
         if not work:
             return
         future: asyncio.Future[None] = self._event_loop.create_future()
-        self._queue.append(Write(work, future))
+        self._queue.append(write := Write(work, future, undo))
+        self._last = write
         self._wake()
         try:
             await future
@@ -362,6 +386,11 @@ def _runs(batch: list[Write]) -> Iterator[list[Write]]:
 
 def _settle(write: Write, *, exception: BaseException | None = None) -> None:
     write.settled = True
+    if exception is not None and write.undo is not None:
+        try:
+            write.undo()
+        except Exception:  # the write's own failure is what its caller must hear of
+            log.exception("store.undo_failed")
     future = write.future
     if future is None:
         write.error = _translate(exception) if exception is not None else None

@@ -12,6 +12,14 @@ Rules:
 * A station that connects here is claimed, then its transactions are read from the database
   (:meth:`SharedState.adopt`) before its first message is handled: what another node wrote for
   it is what this node starts from. When it leaves, this node forgets them.
+* That read waits until whoever served the station before has let it go, so that no answer and
+  no write of its old connection is still under way (a resent StartTransaction would otherwise
+  find no transaction and start a second one): the node that held it is asked
+  (:class:`~.wire.Handoff`) and answers once it closed the old connection and every message it
+  served is answered and its writes settled; a node gone answers nothing (NATS says "no
+  responders" at once), and one that does not answer within ``dead_after_s`` is not waited for
+  longer. A node announces that a station left (:class:`~.wire.Release`) only once its work is
+  settled too.
 * What other nodes keep in memory is told to them when it changes here: a station's
   credentials or registration (they read it again), webhooks, deliveries stored for sending.
 """
@@ -31,11 +39,12 @@ import structlog
 
 from chargegrid.domain import events
 from chargegrid.protocols.ocppj.dialect import Dialect
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.validation import Deviation
 from chargegrid.service.cluster import wire
 from chargegrid.service.cluster.directory import Directory, roster
 from chargegrid.service.cluster.lease import LeaseKeeper
-from chargegrid.service.cluster.ports import Broker, BrokerError
+from chargegrid.service.cluster.ports import Broker, BrokerError, NoRespondersError
 from chargegrid.service.cluster.routing import CallServer, ClusterLinks, LocalLinks, call_subject
 from chargegrid.service.events import Envelope, EventBus
 from chargegrid.service.ocpp.context import StationContext
@@ -50,6 +59,7 @@ _encode = msgspec.json.Encoder(decimal_format="number").encode
 _directory = msgspec.json.Decoder(wire.DirectoryMessage)
 _events = msgspec.json.Decoder(wire.EventBatch)
 _notes = msgspec.json.Decoder(wire.Note)
+_handoff = msgspec.json.Decoder(wire.Handoff)
 
 
 def new_node_id() -> str:
@@ -68,6 +78,10 @@ class SharedState(Protocol):
 
     def release(self, station_id: str) -> None:
         """Forget what is kept of the station: it left this node."""
+        ...
+
+    async def settled(self) -> None:
+        """Return once every write queued so far is committed or failed."""
         ...
 
     def invalidate_station(self, station_id: str) -> None:
@@ -123,6 +137,7 @@ class ClusterNode:
         self._events: list[events.AnyEvent] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._handoffs: set[asyncio.Task[None]] = set()  # Handoff requests being answered
         self._stop_listening: Callable[[], None] = lambda: None
         self._last_sync = -1e9
         # the load balancer's limits, read again when another node saved some
@@ -147,6 +162,7 @@ class ClusterNode:
         await self.broker.subscribe(f"{p}.events", self._on_events)
         await self.broker.subscribe(f"{p}.notes", self._on_notes)
         await self.broker.subscribe(call_subject(p, self.node_id), self.calls.handle)
+        await self.broker.subscribe(handoff_subject(p, self.node_id), self._on_handoff)
         self._stop_listening = self.bus.listen(self._on_local_event)
         self.ocpp.on_change = self._station_changed
         if self.webhooks is not None:
@@ -175,6 +191,9 @@ class ClusterNode:
         (its stations' releases are sent)."""
         self._stop_listening()
         await self.calls.stop()
+        for task in list(self._handoffs):
+            task.cancel()
+        await asyncio.gather(*self._handoffs, return_exceptions=True)
         await self._flush()
         for task in self._tasks:
             task.cancel()
@@ -247,6 +266,38 @@ class ClusterNode:
     def _evict(self, station_id: str) -> None:
         self.local.disconnect(station_id, "connected to another node")
 
+    async def handed_over(self, node: str, station_id: str) -> None:
+        """Return once ``node``, which held the station, let it go (or is gone, or did not
+        answer within ``dead_after_s``)."""
+        data = _encode(wire.Handoff(self.node_id, station_id))
+        wait = self.directory.dead_after_s
+        try:
+            await self.broker.request(handoff_subject(self.prefix, node), data, wait)
+        except NoRespondersError:  # gone: what it did not commit, it never will
+            return
+        except BrokerError as exc:
+            log.warning(
+                "station's previous node did not let it go; served here anyway",
+                station_id=station_id,
+                peer=node,
+                error=str(exc) or type(exc).__name__,
+            )
+
+    async def _on_handoff(self, data: bytes, respond: Any) -> None:
+        message = _decode(_handoff, data, "handoff")
+        if message is None or respond is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._hand_over(message, respond))
+        self._handoffs.add(task)
+        task.add_done_callback(self._handoffs.discard)
+
+    async def _hand_over(self, message: wire.Handoff, respond: Any) -> None:
+        await self.hooks.let_go(message.station_id)
+        try:
+            await respond(_encode(wire.Released(self.node_id, message.station_id)))
+        except BrokerError as exc:
+            log.warning("handoff reply not sent", station_id=message.station_id, error=str(exc))
+
     # --- receiving -----------------------------------------------------------------------------
 
     async def _on_directory(self, data: bytes, _: object) -> None:
@@ -305,6 +356,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes, subject: str) -> An
 
 
 _ADOPTING = 8  # stations whose state is read at once when they connect
+_SETTLE_S = 30.0  # longest wait for a station's messages under way to be answered
 
 
 class ClusterHooks:
@@ -313,7 +365,9 @@ class ClusterHooks:
     def __init__(self, node: ClusterNode, inner: OcppService) -> None:
         self.node = node
         self.inner = inner
-        self._ready: dict[str, asyncio.Future[None]] = {}  # station -> its transactions read
+        self._current: dict[str, StationContext] = {}  # station -> its connection being served
+        self._busy: dict[str, int] = {}  # station -> messages being handled
+        self._idle: dict[str, asyncio.Future[None]] = {}  # station -> done when none is
         # a storm of connections reads at most this many stations' state at once, rather than
         # take every connection of the store's pool and fail the reads that wait too long
         self._reads = asyncio.Semaphore(_ADOPTING)
@@ -324,16 +378,30 @@ class ClusterHooks:
     def lenient(self, station_id: str) -> frozenset[Deviation]:
         return self.inner.lenient(station_id)
 
-    def _readiness(self, station_id: str) -> asyncio.Future[None]:
-        ready = self._ready.get(station_id)
-        if ready is None:
-            ready = self._ready[station_id] = asyncio.get_running_loop().create_future()
-        return ready
+    @staticmethod
+    def _readiness(ctx: StationContext) -> asyncio.Future[None]:
+        if ctx.ready is None:
+            ctx.ready = asyncio.get_running_loop().create_future()
+        return ctx.ready
 
     async def connected(self, ctx: StationContext) -> None:
         station_id = ctx.station_id
+        ready = self._readiness(ctx)
+        if self.node.local.connected(station_id) is None:  # closed before this ran
+            ready.set_result(None)
+            return
+        self._current[station_id] = ctx
+        previous = self.node.directory.holder(station_id)
         self.node.claim(station_id, ctx.ocpp_version)
-        ready = self._readiness(station_id)
+        try:
+            await self._settled(station_id)  # an older connection of it, here
+            if previous is not None:
+                await self.node.handed_over(previous[0], station_id)
+        finally:
+            await self._adopt(ctx, ready)
+
+    async def _adopt(self, ctx: StationContext, ready: asyncio.Future[None]) -> None:
+        station_id = ctx.station_id
         async with self._reads:
             try:
                 await self.node.state.adopt(station_id)
@@ -356,7 +424,11 @@ class ClusterHooks:
 
     async def disconnected(self, ctx: StationContext) -> None:
         station_id = ctx.station_id
-        self._ready.pop(station_id, None)
+        if self._current.get(station_id) is ctx:
+            del self._current[station_id]
+        await self._settled(station_id)  # announced gone only once its work here is settled
+        if self.node.local.connected(station_id) is not None:  # it reconnected here meanwhile
+            return
         self.node.release(station_id)
         self.node.state.release(station_id)
         holder = self.node.directory.holder(station_id)
@@ -365,12 +437,68 @@ class ClusterHooks:
             return
         await self.inner.disconnected(ctx)
 
+    async def let_go(self, station_id: str) -> None:
+        """Another node serves the station now: close its connection here (if any), and return
+        once every message of it handled here is answered and its writes settled."""
+        self._current.pop(station_id, None)
+        if self.node.local.connected(station_id) is not None:
+            self.node.local.disconnect(station_id, "connected to another node")
+        await self._settled(station_id)
+
     def serve(self, ctx: StationContext, action: str, request: Any, respond: Respond) -> None:
-        ready = self._readiness(ctx.station_id)
+        ready = self._readiness(ctx)
         if ready.done():
-            self.inner.serve(ctx, action, request, respond)
+            self._serve(ctx, action, request, respond)
         else:
-            ready.add_done_callback(lambda _: self.inner.serve(ctx, action, request, respond))
+            ready.add_done_callback(lambda _: self._serve(ctx, action, request, respond))
+
+    def _serve(self, ctx: StationContext, action: str, request: Any, respond: Respond) -> None:
+        station_id = ctx.station_id
+        if self._current.get(station_id) is not ctx:
+            # A connection replaced, or let go to another node, before its state was read: its
+            # messages are not handled here (the station resends them where it is now).
+            respond(None, OcppError(ErrorKind.GENERIC, "connection closed; reconnect"))
+            return
+        self._busy[station_id] = self._busy.get(station_id, 0) + 1
+
+        def answered(response: msgspec.Struct | None, error: BaseException | None) -> None:
+            try:
+                respond(response, error)
+            finally:
+                self._done(station_id)
+
+        self.inner.serve(ctx, action, request, answered)
+
+    def _done(self, station_id: str) -> None:
+        left = self._busy[station_id] - 1
+        if left:
+            self._busy[station_id] = left
+            return
+        del self._busy[station_id]
+        idle = self._idle.pop(station_id, None)
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    async def _settled(self, station_id: str) -> None:
+        """Return once the station's messages under way here are answered and the writes queued
+        so far (theirs among them: a failed handler's writes are committed after its answer)
+        are settled."""
+        if station_id in self._busy:
+            idle = self._idle.get(station_id)
+            if idle is None:
+                idle = self._idle[station_id] = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(idle), _SETTLE_S)
+            except TimeoutError:
+                log.warning("station's messages still under way", station_id=station_id)
+        try:
+            await self.node.state.settled()
+        except Exception as exc:  # the writer stopped: nothing more will be committed
+            log.warning("writes not settled", station_id=station_id, error=str(exc))
 
     async def drain(self) -> None:
         await self.inner.drain()
+
+
+def handoff_subject(prefix: str, node: str) -> str:
+    return f"{prefix}.node.{node}.handoff"

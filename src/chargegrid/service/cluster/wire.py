@@ -11,6 +11,8 @@ sharing a NATS server (CI jobs, say) never hear each other.
 * ``<p>.notes``: :class:`StationChanged`, :class:`WebhooksChanged`, :class:`DeliveriesStored`,
   :class:`Disconnect`: what other nodes keep in memory and must read again, or do.
 * ``<p>.node.<id>.call``: requests, :class:`CallRequest` answered with :class:`CallReply`.
+* ``<p>.node.<id>.handoff``: :class:`Handoff` (a station this node held connected to the
+  asking node), answered with :class:`Released` once this node let it go.
 
 On the broker each of these is sealed with the cluster's secret (:mod:`.auth`); what is here is
 the body.
@@ -121,3 +123,17 @@ class CallReply(msgspec.Struct, frozen=True, omit_defaults=True):
     details: dict[str, object] = msgspec.field(default_factory=dict)
     code: str = ""
     timed_out: bool = False
+
+
+class Handoff(msgspec.Struct, frozen=True):
+    """``station_id`` connected to ``node``: close its connection here, settle its work."""
+
+    node: str
+    station_id: str
+
+
+class Released(msgspec.Struct, frozen=True):
+    """Every message of ``station_id`` this node served is answered and its writes settled."""
+
+    node: str
+    station_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +51,8 @@ class StationContext:
     station_id: str
     ocpp_version: str
     registration: Registration | None = None
+    # cluster mode: done once the station's state is read on this node (service.cluster.node)
+    ready: asyncio.Future[None] | None = None
 
 
 Handler = Callable[[StationContext, Any], Awaitable[msgspec.Struct]]
