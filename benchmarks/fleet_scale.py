@@ -58,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -531,6 +532,7 @@ async def steady(
     # The steady state's own figures: start the counters afresh (the stations hold this Stats).
     stats.latencies = {}
     stats.failures.clear()
+    stats.call_errors.clear()
     stats.errors.clear()
     frames0 = stats.sent + stats.received
     async with httpx.AsyncClient(timeout=10) as client:
@@ -551,7 +553,10 @@ async def steady(
     result.frames_per_s = (stats.sent + stats.received - frames0) / elapsed
     result.latency_ms, result.all_ms = latencies(stats)
     result.calls_per_s = result.all_ms[0] / elapsed
-    result.failures = dict(stats.failures.most_common(5))
+    call_errors = Counter(
+        {f"{a}: {code}": n for a, codes in stats.call_errors.items() for code, n in codes.items()}
+    )
+    result.failures = dict((stats.failures + call_errors).most_common(5))  # CALLERRORs too
     result.errors = dict(stats.errors.most_common(5))
 
 

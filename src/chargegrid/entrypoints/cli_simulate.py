@@ -157,7 +157,7 @@ class _Live:
         line = (
             f"{s.elapsed_s:6.0f} s  connected {s.connected}/{s.stations}  booted {s.booted}  "
             f"charging {s.charging}  power {s.power_kw:,.1f} kW  "
-            f"msg/s {s.messages_per_s:,.0f}  errors {s.errors}"
+            f"msg/s {s.messages_per_s:,.0f}  errors {s.errors} (CALLERROR {s.call_errors})"
         )
         if self.tty:
             self.stream.write("\r\033[K" + line)
@@ -173,7 +173,16 @@ class _Live:
 
 def _print_report(report: dict[str, Any]) -> None:
     versions = ", ".join(f"{v}: {n}" for v, n in sorted(report["versions"].items()))
-    errors = sum(report["failed_calls"].values()) + sum(report["errors"].values())
+    call_errors = {
+        f"{action}: {code}": n
+        for action, codes in report["call_errors"].items()
+        for code, n in codes.items()
+    }
+    errors = (
+        sum(report["failed_calls"].values())
+        + sum(call_errors.values())
+        + sum(report["errors"].values())
+    )
     print(
         f"{report['stations']} stations ({versions}), {report['duration_s']} s, "
         f"{report['messages_per_s']:,} messages/s, {report['connects']} connections, "
@@ -186,6 +195,7 @@ def _print_report(report: dict[str, Any]) -> None:
     print_table(["action", "count", "p50 ms", "p99 ms"], rows)
     for title, counts in (
         ("CSMS calls answered", report["csms_calls_answered"]),
+        ("CALLERRORs", call_errors),
         ("failed calls", report["failed_calls"]),
         ("errors", report["errors"]),
     ):

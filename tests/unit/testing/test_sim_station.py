@@ -14,6 +14,7 @@ from chargegrid.protocols.ocpp16 import messages as m16
 from chargegrid.protocols.ocpp16.dialect import DIALECT as DIALECT16
 from chargegrid.protocols.ocpp201 import messages as m201
 from chargegrid.protocols.ocpp201.dialect import DIALECT as DIALECT201
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
 from chargegrid.protocols.ocppj.session import CallAnswered, CallFailed, CallReceived, RpcSession
 from chargegrid.testing.simulator.answers import minimal
 from chargegrid.testing.simulator.car import Rng
@@ -49,6 +50,7 @@ class Csms:
         self.answers: dict[str, Callable[[Any], msgspec.Struct]] = {}
 
     def answer(self, action: str, request: Any) -> msgspec.Struct:
+        """The answer to a station's call; an OcppError raised here goes back as a CALLERROR."""
         if action in self.answers:
             return self.answers[action](request)
         if action == "BootNotification":
@@ -72,7 +74,12 @@ class Csms:
                 if isinstance(event, CallReceived):
                     self.order.append(event.action)
                     self.calls.append((event.action, event.request))
-                    self.session.reply(event.unique_id, self.answer(event.action, event.request))
+                    try:
+                        response = self.answer(event.action, event.request)
+                    except OcppError as exc:
+                        self.session.reply_error(event.unique_id, exc)
+                    else:
+                        self.session.reply(event.unique_id, response)
                 elif isinstance(event, CallAnswered | CallFailed):
                     self.order.append(f"answer to {event.action}")
                     self.results.append(event)
@@ -217,6 +224,42 @@ def test_a_start_the_csms_refuses_is_stopped_at_once() -> None:
     run(st, csms, T0, T0 + 10)
     stop = next(r for a, r in csms.calls if a == "StopTransaction")
     assert (stop.transaction_id, stop.reason) == (7, "DeAuthorized")
+
+
+# --- what the station records ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_a_call_answered_with_a_callerror_is_counted_apart_from_the_answered(version: str) -> None:
+    st, csms = booted(version)
+    stats: Stats = st.recorder  # type: ignore[assignment]
+
+    def refuse(_: Any) -> msgspec.Struct:
+        raise OcppError(ErrorKind.NOT_SUPPORTED, "not today")
+
+    csms.answers["Authorize"] = refuse
+    run(st, csms, T0, T0 + 30)
+    assert csms.actions().count("Authorize") == 1
+    code = csms.dialect.code(ErrorKind.NOT_SUPPORTED)
+    assert stats.call_errors == {"Authorize": {code: 1}}
+    assert "Authorize" not in stats.latencies and stats.failures == {}
+    assert stats.call_error_count == stats.error_count == 1
+    report = stats.report()
+    assert report["call_errors"] == {"Authorize": {code: 1}}
+    assert "Authorize" not in report["latency_ms"] and report["failed_calls"] == {}
+    # no answer to go by: the attempt ends as if refused
+    assert not {"StartTransaction", "TransactionEvent"} & set(csms.actions())
+
+
+def test_a_call_never_answered_is_a_failed_call_not_a_callerror() -> None:
+    st, _ = booted("1.6", Params(first_arrival_s=1e6, reconnect_per_h=0))
+    stats: Stats = st.recorder  # type: ignore[assignment]
+    st.send(st.speaker.heartbeat())
+    st.tick(T0)
+    assert st.data_to_send()  # lost on the way: the CSMS never sees it
+    st.tick(T0 + st.params.call_timeout_s)
+    assert stats.failures == {"Heartbeat: timeout": 1} and stats.call_errors == {}
+    assert "Heartbeat" not in stats.latencies and stats.error_count == 1
 
 
 # --- the CSMS's calls ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ same pieces. The layers, from the inside out:
 * :mod:`.car`, :mod:`.profiles`: a car's charging curve, the charging profiles it obeys (pure);
 * :mod:`.station`: one station's life as a state machine fed with frames and a clock (sans I/O),
   speaking through :mod:`.v16` or :mod:`.v201` (the generated messages and the CSMS's own RPC
-  session, mirrored), answering every CSMS-initiated operation (:mod:`.answers`);
+  session, mirrored: :mod:`.calls`), answering every CSMS-initiated operation
+  (:mod:`.operations`, :mod:`.answers`); its connectors are :mod:`.connector` and :mod:`.life`;
 * :mod:`.fleet`: the stations on picows WebSockets, paced, with a live summary and the latency
   of each action (:mod:`.stats`); :mod:`.scenario` holds the options, :mod:`.prepare` registers
   stations and tokens through chargegrid's REST API.

@@ -49,7 +49,8 @@ class Summary:
     charging: int  # connectors in a transaction
     power_kw: float
     messages_per_s: float  # frames both ways, since the last summary
-    errors: int
+    errors: int  # CALLERRORs included
+    call_errors: int  # station calls the CSMS answered with a CALLERROR
 
 
 class _Listener(picows.WSListener):
@@ -309,6 +310,7 @@ class Fleet:
             power_kw=sum(s.power_w for s in stations) / 1000.0,
             messages_per_s=(frames - before) / (now - since) if now > since else 0.0,
             errors=self.stats.error_count,
+            call_errors=self.stats.call_error_count,
         )
 
     def report(self) -> dict[str, Any]:
