@@ -130,6 +130,12 @@ def lease_jobs(app: App, node: ClusterNode) -> None:
         balancer.on_limits_saved = node.limits_changed  # the holder reads limits set here
         node.reload_limits = balancer.reload_limits
         balancer.resync_s = 60.0  # events over NATS may be lost: the database has the last word
+
+        async def resync() -> None:  # ... and at once when a lost batch of events is seen
+            if keeper.held:
+                await balancer.resync()
+
+        node.on_events_lost = resync
     if app.message_log is not None:
         app.message_log.prunes = lambda: keeper.held
     app.cluster = node

@@ -65,7 +65,35 @@ class Node:
         return f"http://127.0.0.1:{self.api_port}/api/v1"
 
 
-async def start_node(name: str, db: str, nats: str, tmp: Path) -> Node:
+async def start_nodes(count: int, db: str, nats: str, tmp: Path) -> list[Node]:
+    """``count`` nodes, started at once; if one cannot start, those that did are stopped."""
+    started = await asyncio.gather(
+        *(start_node(f"n{i}", db, nats, tmp) for i in range(count)), return_exceptions=True
+    )
+    nodes = [n for n in started if isinstance(n, Node)]
+    failed = [e for e in started if isinstance(e, BaseException)]
+    if failed:
+        for node in nodes:
+            node.proc.kill()
+            await node.proc.wait()
+        raise failed[0]
+    return nodes
+
+
+async def start_node(name: str, db: str, nats: str, tmp: Path, tries: int = 3) -> Node:
+    """A node on free ports; started again on others if a port was taken meanwhile (a port
+    found free is not reserved until the node binds it)."""
+    for attempt in range(tries):
+        try:
+            return await _start_node(name, db, nats, tmp)
+        except AssertionError:
+            log = (tmp / f"{name}.log").read_text(errors="replace")
+            if "address already in use" not in log or attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _start_node(name: str, db: str, nats: str, tmp: Path) -> Node:
     ocpp_port, api_port = free_port(), free_port()
     log = tmp / f"{name}.log"
     env = dict(os.environ, CHARGEGRID_ADMIN_TOKEN=TOKEN, CHARGEGRID_CLUSTER_SECRET=CLUSTER_SECRET)
@@ -103,8 +131,14 @@ async def start_node(name: str, db: str, nats: str, tmp: Path) -> Node:
             env=env,
         )
     node = Node(name, ocpp_port, api_port, proc, log)
-    await wait_listening(ocpp_port, proc)
-    await wait_listening(api_port, proc)
+    try:
+        await wait_listening(ocpp_port, proc)
+        await wait_listening(api_port, proc)
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     return node
 
 
@@ -243,11 +277,7 @@ async def test_three_nodes_commands_events_and_a_node_killed(
     nodes: list[Node] = []
     stop = asyncio.Event()
     try:
-        nodes = list(
-            await asyncio.gather(
-                *(start_node(f"n{i}", db, nats_server, tmp_path) for i in range(3))
-            )
-        )
+        nodes = await start_nodes(3, db, nats_server, tmp_path)
         async with httpx.AsyncClient(timeout=30) as client:
             for node in nodes:  # every node sees the two others
                 await eventually(
@@ -404,9 +434,7 @@ async def test_load_balancing_runs_once_for_the_cluster(
     set through the other node's API reaches it."""
     db = pg_empty_database
     await asyncio.to_thread(upgrade, normalize_url(db))
-    nodes = list(
-        await asyncio.gather(*(start_node(f"n{i}", db, nats_server, tmp_path) for i in range(2)))
-    )
+    nodes = await start_nodes(2, db, nats_server, tmp_path)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             held = [await metric(client, n, "chargegrid_cluster_lease_held") for n in nodes]
@@ -536,9 +564,7 @@ async def test_a_station_that_moves_mid_start_has_one_transaction(
     A's transaction rather than starting a second one."""
     db = pg_empty_database
     await asyncio.to_thread(upgrade, normalize_url(db))
-    nodes = list(
-        await asyncio.gather(*(start_node(f"n{i}", db, nats_server, tmp_path) for i in range(2)))
-    )
+    nodes = await start_nodes(2, db, nats_server, tmp_path)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             for node in nodes:

@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
-from chargegrid.protocols.ocppj.errors import OcppError
-from chargegrid.service.cluster.node import _ADOPTING, ClusterHooks
+from chargegrid.protocols.ocppj.errors import ErrorKind, OcppError
+from chargegrid.service.cluster.node import _BATCH_MOST, _BATCHES, ClusterHooks
 from chargegrid.service.ocpp.context import StationContext
 
 
@@ -31,9 +31,11 @@ class _Node:
         self.handed: asyncio.Event = asyncio.Event()
         self.handed.set()
         self.fail = fail
+        self.fail_reads = False
+        self.batches: list[int] = []
         self.directory = SimpleNamespace(holder=self._holder)
         self.state = SimpleNamespace(
-            adopt=self._adopt, settled=self._settled, release=self._release_state
+            adopt_many=self._adopt_many, settled=self._settled, release=self._release_state
         )
         self.local = SimpleNamespace(connected=self._connected, disconnect=self._disconnect)
 
@@ -49,12 +51,15 @@ class _Node:
         self.connections.discard(station_id)
         return True
 
-    async def _adopt(self, station_id: str) -> None:
-        self.log.append(("adopt", station_id))
+    async def _adopt_many(self, station_ids: list[str]) -> None:
+        self.log.extend(("adopt", station_id) for station_id in station_ids)
+        self.batches.append(len(station_ids))
         self.reading += 1
         self.most = max(self.most, self.reading)
         await asyncio.sleep(0.01)
         self.reading -= 1
+        if self.fail_reads:
+            raise TimeoutError("the pool's connections are all taken")
 
     async def _settled(self) -> None:
         await self.writes_done.wait()
@@ -93,10 +98,10 @@ class _Inner:
         self.served.append(action)
         self.pending.append(respond)
 
-    def answer_all(self) -> None:
+    def answer_all(self, error: BaseException | None = None) -> None:
         pending, self.pending = self.pending, []
         for respond in pending:
-            respond(msgspec.Struct(), None)
+            respond(None if error else msgspec.Struct(), error)
 
 
 def _hooks(*, fail: bool = False) -> tuple[ClusterHooks, _Node, _Inner]:
@@ -117,12 +122,24 @@ async def _soon(condition: Any) -> None:
     raise AssertionError("not reached")
 
 
-async def test_a_storm_reads_a_few_stations_at_a_time() -> None:
+async def test_a_storm_reads_the_stations_state_in_a_few_batches() -> None:
     hooks, node, _ = _hooks()
-    ctxs = [_connect(node, f"S{i}") for i in range(50)]
+    ctxs = [_connect(node, f"S{i}") for i in range(1200)]
     await asyncio.gather(*(hooks.connected(ctx) for ctx in ctxs))
-    assert 1 < node.most <= _ADOPTING
+    assert sorted(e[1] for e in node.log if e[0] == "adopt") == sorted(c.station_id for c in ctxs)
+    assert len(node.batches) <= 5 and max(node.batches) <= _BATCH_MOST
+    assert node.most <= _BATCHES
     assert not [e for e in node.log if e[0] == "disconnect"]
+
+
+async def test_a_station_whose_transactions_cannot_be_read_is_still_served() -> None:
+    hooks, node, inner = _hooks()
+    node.fail_reads = True
+    ctx = _connect(node, "S1")
+    hooks.serve(ctx, "BootNotification", None, lambda r, e: None)
+    await hooks.connected(ctx)  # logged; its messages read the database instead
+    await asyncio.sleep(0)
+    assert inner.served == ["BootNotification"]
 
 
 async def test_a_station_whose_state_cannot_be_read_is_asked_to_reconnect() -> None:
@@ -143,21 +160,33 @@ async def test_messages_wait_for_the_state_to_be_read() -> None:
     assert inner.served == ["BootNotification"]
 
 
-async def test_a_new_connection_here_waits_for_the_old_ones_answers_and_writes() -> None:
+async def test_a_new_connection_here_waits_for_the_old_ones_answers() -> None:
     hooks, node, inner = _hooks()
     old = _connect(node, "S1")
     await hooks.connected(old)
-    answers: list[Any] = []
-    hooks.serve(old, "StartTransaction", None, lambda r, e: answers.append(r))
-    node.writes_done.clear()  # its write is queued, not committed
+    hooks.serve(old, "StartTransaction", None, lambda r, e: None)
+    node.writes_done.clear()  # others' writes are queued: an answered start's are committed
     new = StationContext("S1", "1.6")  # the station reconnected: the old connection replaced
     connecting = asyncio.ensure_future(hooks.connected(new))
     await asyncio.sleep(0.05)
     assert node.log.count(("adopt", "S1")) == 1  # not read again while the start is under way
     inner.answer_all()
+    await asyncio.wait_for(connecting, 1)
+    assert node.log.count(("adopt", "S1")) == 2
+
+
+async def test_after_an_error_answer_the_writes_queued_are_waited_for_too() -> None:
+    hooks, node, inner = _hooks()
+    old = _connect(node, "S1")
+    await hooks.connected(old)
+    answers: list[Any] = []
+    hooks.serve(old, "StartTransaction", None, lambda r, e: answers.append(e))
+    node.writes_done.clear()  # what the failed handler wrote first is queued, not committed
+    connecting = asyncio.ensure_future(hooks.connected(StationContext("S1", "1.6")))
+    inner.answer_all(error=OcppError(ErrorKind.INTERNAL, "the database failed"))
     assert len(answers) == 1
     await asyncio.sleep(0.05)
-    assert node.log.count(("adopt", "S1")) == 1  # answered, but its write not yet settled
+    assert node.log.count(("adopt", "S1")) == 1  # answered, but its writes not yet settled
     node.writes_done.set()
     await asyncio.wait_for(connecting, 1)
     assert node.log.count(("adopt", "S1")) == 2

@@ -256,20 +256,38 @@ def test_a_claim_elsewhere_closes_the_stale_connection_here() -> None:
 def test_releases_rosters_and_beats() -> None:
     server, clock = Server(), Clock()
     directory = Directory("a", server.connected, lambda s: None, clock)
-    # an unknown node's beat: ask for rosters
-    assert directory.receive(wire.Beat("b", 2)) == [wire.Sync("a")]
-    parts = roster("b", {"CP-1": "1.6", "CP-2": "2.0.1"}, part_size=1)
+    # an unknown node's beat: ask it (only it) for its roster
+    assert directory.receive(wire.Beat("b", 2, seq=7)) == [wire.Sync("a", of="b")]
+    parts = roster("b", {"CP-1": "1.6", "CP-2": "2.0.1"}, seq=7, part_size=1)
     assert [p.parts for p in parts] == [2, 2]
     for part in parts:
         directory.receive(part)
     assert directory.holder("CP-2") == ("b", "2.0.1")
-    assert directory.receive(wire.Beat("b", 2)) == []  # it knows as many as b says
-    directory.receive(wire.Release("b", "CP-2"))
+    assert directory.receive(wire.Beat("b", 2, seq=7)) == []  # it has heard b's latest change
+    assert directory.receive(wire.Release("b", "CP-2", seq=8)) == []
     assert directory.holder("CP-2") is None
-    assert directory.receive(wire.Beat("b", 2)) == [wire.Sync("a")]  # one missed: ask again
+    assert directory.receive(wire.Beat("b", 1, seq=8)) == []
+    assert directory.receive(wire.Beat("b", 1, seq=9)) == [wire.Sync("a", of="b")]  # one missed
     directory.receive(wire.Release("a", "CP-1"))  # its own messages are ignored
     assert directory.receive(wire.Claim("a", "CP-3", "1.6")) == []
     assert directory.holder("CP-3") is None
+
+
+def test_a_missed_claim_is_a_gap_and_the_roster_mends_it() -> None:
+    directory = Directory("a", lambda s: None, lambda s: None, Clock())
+    directory.receive(wire.Beat("b", 0, seq=0))
+    directory.receive(roster("b", {}, seq=0)[0])
+    assert directory.receive(wire.Claim("b", "CP-1", "1.6", seq=1)) == []
+    # seq 2 (CP-2's claim) was dropped by the broker
+    assert directory.receive(wire.Claim("b", "CP-3", "1.6", seq=3)) == [wire.Sync("a", of="b")]
+    assert directory.gaps == 1
+    assert directory.holder("CP-2") is None and directory.holder("CP-3") == ("b", "1.6")
+    for part in roster("b", {"CP-1": "1.6", "CP-2": "2.0.1", "CP-3": "1.6"}, seq=3):
+        directory.receive(part)
+    assert directory.holder("CP-2") == ("b", "2.0.1")
+    assert directory.receive(wire.Beat("b", 3, seq=3)) == []
+    assert directory.receive(wire.Release("b", "CP-1", seq=4)) == []
+    assert directory.gaps == 1
 
 
 def test_the_latest_claim_wins_and_a_late_release_keeps_it() -> None:

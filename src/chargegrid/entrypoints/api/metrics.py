@@ -61,6 +61,10 @@ class ClusterStats(Protocol):
         """Stations connected to the other nodes."""
         ...
 
+    def losses(self) -> tuple[int, int]:
+        """Other nodes' event batches, and runs of their claims and releases, found missing."""
+        ...
+
 
 class NodeCollector(Collector):
     def __init__(
@@ -100,6 +104,18 @@ class NodeCollector(Collector):
                 "chargegrid_cluster_remote_stations",
                 "Stations connected to the other nodes",
                 value=self.cluster.remote_stations(),
+            )
+            lost, gaps = self.cluster.losses()
+            yield CounterMetricFamily(
+                "chargegrid_cluster_event_batches_lost",
+                "Other nodes' event batches this node did not receive (NATS dropped them)",
+                value=lost,
+            )
+            yield CounterMetricFamily(
+                "chargegrid_cluster_directory_gaps",
+                "Times this node missed another node's station claims or releases (and asked "
+                "it for its roster)",
+                value=gaps,
             )
         connected = GaugeMetricFamily(
             "chargegrid_stations_connected",

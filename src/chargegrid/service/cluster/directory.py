@@ -6,8 +6,13 @@ Rules:
   station this node holds is never looked up elsewhere.
 * The others' are learnt from the directory subject: a :class:`~.wire.Claim` when a station
   connects to a node, a :class:`~.wire.Release` when it leaves, a :class:`~.wire.Roster` of all
-  of a node's stations when a node starts (it sends :class:`~.wire.Sync`) or when a
-  :class:`~.wire.Beat` names a node, or a number of stations, this node does not know.
+  of a node's stations when a node starts (it sends :class:`~.wire.Sync`) or when this node
+  asks that one node for it: when it hears of a node it does not know, and when it missed one of
+  the node's claims and releases. These are numbered per node (``seq``); a roster and every beat
+  carry the number of the node's latest, so a gap in the numbers, or a beat whose number is not
+  the last one heard, is a loss. Core NATS delivers one publisher's messages in order but may
+  drop some (a slow consumer): a node that missed some asks again, and only of the node
+  concerned, rather than every node sending its whole roster whenever counts differ.
 * A claim for a station this node holds means the station opened a new connection elsewhere:
   the connection here is stale and is closed (``evict``), as one node closes a station's
   older connection when it reconnects (OCPP-J 1.6 section 3.1.1 allows a single connection).
@@ -35,6 +40,7 @@ log = structlog.get_logger(__name__)
 @dataclass
 class _Peer:
     heard_at: float
+    seq: int = 0  # its latest Claim or Release applied here (or the roster's)
     stations: dict[str, str] = field(default_factory=dict)  # station id -> OCPP version
     parts: dict[int, dict[str, str]] = field(default_factory=dict)  # a roster arriving
     lost: asyncio.Future[None] | None = None
@@ -57,6 +63,7 @@ class Directory:
         self.dead_after_s = dead_after_s
         self._peers: dict[str, _Peer] = {}
         self._latest: dict[str, str] = {}  # station id -> the node that claimed it last
+        self.gaps = 0  # times a node's claims or releases were found missing
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -112,9 +119,28 @@ class Directory:
         peer.heard_at = self.clock()
         answer: list[wire.DirectoryMessage] = []
         if isinstance(message, wire.Beat):
-            if not known or message.stations != len(peer.stations):
-                answer.append(wire.Sync(self.node_id))  # we lack its roster (or part of it)
-        elif isinstance(message, wire.Claim):
+            if not known or message.seq != peer.seq:  # we lack its roster, or a change
+                answer.append(wire.Sync(self.node_id, of=message.node))
+        elif isinstance(message, wire.Claim | wire.Release):
+            if not known or message.seq != peer.seq + 1:
+                if known:
+                    self.gaps += 1
+                    log.info("missed a node's directory changes", peer=message.node)
+                answer.append(wire.Sync(self.node_id, of=message.node))
+            peer.seq = message.seq
+            self._change(peer, message)
+        elif isinstance(message, wire.Roster):
+            peer.parts[message.part] = message.stations
+            if len(peer.parts) >= message.parts:
+                peer.stations = {k: v for part in peer.parts.values() for k, v in part.items()}
+                peer.parts = {}
+                peer.seq = message.seq
+        # a Sync asks for a roster: the node answers it (ClusterNode._on_directory), the
+        # directory has nothing to change
+        return answer
+
+    def _change(self, peer: _Peer, message: wire.Claim | wire.Release) -> None:
+        if isinstance(message, wire.Claim):
             peer.stations[message.station_id] = message.version
             self._latest[message.station_id] = message.node
             if self.local(message.station_id) is not None:
@@ -124,18 +150,10 @@ class Directory:
                     peer=message.node,
                 )
                 self.evict(message.station_id)
-        elif isinstance(message, wire.Release):
+        else:
             peer.stations.pop(message.station_id, None)
             if self._latest.get(message.station_id) == message.node:
                 del self._latest[message.station_id]
-        elif isinstance(message, wire.Roster):
-            peer.parts[message.part] = message.stations
-            if len(peer.parts) >= message.parts:
-                peer.stations = {k: v for part in peer.parts.values() for k, v in part.items()}
-                peer.parts = {}
-        # a Sync asks every node for its roster: the node answers it (ClusterNode._on_directory),
-        # the directory has nothing to change
-        return answer
 
     def sweep(self) -> list[str]:
         """Forget the nodes not heard from for ``dead_after_s``; returns their ids."""
@@ -157,8 +175,11 @@ class Directory:
         return gone
 
 
-def roster(node_id: str, stations: dict[str, str], part_size: int = 5000) -> list[wire.Roster]:
-    """A node's roster in parts small enough for one broker message each."""
+def roster(
+    node_id: str, stations: dict[str, str], seq: int = 0, part_size: int = 5000
+) -> list[wire.Roster]:
+    """A node's roster, as of its change ``seq``, in parts small enough for one broker message
+    each."""
     items = sorted(stations.items())
     chunks = [dict(items[i : i + part_size]) for i in range(0, len(items), part_size)] or [{}]
-    return [wire.Roster(node_id, chunk, n, len(chunks)) for n, chunk in enumerate(chunks)]
+    return [wire.Roster(node_id, chunk, n, len(chunks), seq) for n, chunk in enumerate(chunks)]

@@ -10,8 +10,10 @@ Rules:
   (:meth:`~chargegrid.service.events.EventBus.deliver_remote`), so every node's event stream
   shows the whole cluster, and webhooks, which skip remote events, fire once.
 * A station that connects here is claimed, then its transactions are read from the database
-  (:meth:`SharedState.adopt`) before its first message is handled: what another node wrote for
-  it is what this node starts from. When it leaves, this node forgets them.
+  (:meth:`SharedState.adopt_many`) before its first message is handled: what another node wrote
+  for it is what this node starts from. The stations connecting meanwhile are read together, in
+  batches of up to 500, two batches at a time: a storm of connections costs a few reads per
+  batch. When a station leaves, this node forgets its transactions.
 * That read waits until whoever served the station before has let it go, so that no answer and
   no write of its old connection is still under way (a resent StartTransaction would otherwise
   find no transaction and start a second one): the node that held it is asked
@@ -27,6 +29,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import secrets
 import socket
@@ -72,8 +75,8 @@ def new_node_id() -> str:
 class SharedState(Protocol):
     """What the store keeps in memory of the stations this node holds (adapters' SqlStore)."""
 
-    async def adopt(self, station_id: str) -> None:
-        """Read the station's transactions from the database: it connected here."""
+    async def adopt_many(self, station_ids: list[str]) -> None:
+        """Read the stations and their transactions from the database: they connected here."""
         ...
 
     def release(self, station_id: str) -> None:
@@ -138,8 +141,16 @@ class ClusterNode:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._handoffs: set[asyncio.Task[None]] = set()  # Handoff requests being answered
+        self._resyncing: asyncio.Task[None] | None = None
+        self._resync_again = False
         self._stop_listening: Callable[[], None] = lambda: None
-        self._last_sync = -1e9
+        self._asked: dict[str, float] = {}  # node -> when its roster was last asked for
+        self._changes = 0  # this node's Claims and Releases so far (their seq)
+        self._batches = 0  # event batches published so far (their seq)
+        self._heard: dict[str, int] = {}  # node -> seq of its last event batch heard
+        self.batches_lost = 0  # other nodes' event batches found missing
+        # called when some were: what keeps state from events reads it again (the balancer)
+        self.on_events_lost: Callable[[], Awaitable[None]] | None = None
         # the load balancer's limits, read again when another node saved some
         self.reload_limits: Callable[[], Awaitable[None]] | None = None
 
@@ -152,6 +163,9 @@ class ClusterNode:
 
     def remote_stations(self) -> int:
         return self.directory.remote_count()
+
+    def losses(self) -> tuple[int, int]:
+        return self.batches_lost, self.directory.gaps
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -191,9 +205,10 @@ class ClusterNode:
         (its stations' releases are sent)."""
         self._stop_listening()
         await self.calls.stop()
-        for task in list(self._handoffs):
+        pending = [*self._handoffs, *([self._resyncing] if self._resyncing else [])]
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*self._handoffs, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         await self._flush()
         for task in self._tasks:
             task.cancel()
@@ -212,7 +227,8 @@ class ClusterNode:
     def _flush_events(self) -> None:
         batch, self._events = self._events, []
         for i in range(0, len(batch), _BATCH):
-            data = _encode(wire.EventBatch(self.node_id, batch[i : i + _BATCH]))
+            self._batches += 1
+            data = _encode(wire.EventBatch(self.node_id, batch[i : i + _BATCH], self._batches))
             self._outbox.append((f"{self.prefix}.events", data))
 
     async def _flush(self) -> None:
@@ -232,15 +248,17 @@ class ClusterNode:
 
     async def _beat_loop(self) -> None:
         while True:
-            self._post("directory", wire.Beat(self.node_id, len(self.holdings())))
+            self._post("directory", wire.Beat(self.node_id, len(self.holdings()), self._changes))
             self.directory.sweep()
             await asyncio.sleep(BEAT_S)
 
     def claim(self, station_id: str, version: str) -> None:
-        self._post("directory", wire.Claim(self.node_id, station_id, version))
+        self._changes += 1
+        self._post("directory", wire.Claim(self.node_id, station_id, version, self._changes))
 
     def release(self, station_id: str) -> None:
-        self._post("directory", wire.Release(self.node_id, station_id))
+        self._changes += 1
+        self._post("directory", wire.Release(self.node_id, station_id, self._changes))
 
     def _on_local_event(self, envelope: Envelope) -> None:
         if not envelope.remote:
@@ -265,6 +283,21 @@ class ClusterNode:
 
     def _evict(self, station_id: str) -> None:
         self.local.disconnect(station_id, "connected to another node")
+
+    def _spawn_resync(self, resync: Callable[[], Awaitable[None]]) -> None:
+        self._resync_again = True
+        if self._resyncing is not None and not self._resyncing.done():
+            return  # it reads once more when done: the loss may be newer than its reads
+
+        async def run() -> None:
+            while self._resync_again:
+                self._resync_again = False
+                try:
+                    await resync()
+                except Exception:  # logged; the periodic resync mends it
+                    log.exception("reading again after lost events failed")
+
+        self._resyncing = asyncio.get_running_loop().create_task(run())
 
     async def handed_over(self, node: str, station_id: str) -> None:
         """Return once ``node``, which held the station, let it go (or is gone, or did not
@@ -306,17 +339,31 @@ class ClusterNode:
             return
         for answer in self.directory.receive(message):
             now = time.monotonic()
-            if now - self._last_sync >= 5.0:  # a node whose roster we lack: ask, not too often
-                self._last_sync = now
+            asked = answer.of if isinstance(answer, wire.Sync) else ""
+            if now - self._asked.get(asked, -1e9) >= 5.0:  # a roster we lack: not too often
+                self._asked[asked] = now
                 self._post("directory", answer)
-        if isinstance(message, wire.Sync) and message.node != self.node_id:
-            for part in roster(self.node_id, self.holdings()):
+        if (
+            isinstance(message, wire.Sync)
+            and message.node != self.node_id
+            and message.of in ("", self.node_id)
+        ):
+            for part in roster(self.node_id, self.holdings(), self._changes):
                 self._post("directory", part)
 
     async def _on_events(self, data: bytes, _: object) -> None:
         batch = _decode(_events, data, "events")
         if batch is None or batch.node == self.node_id:
             return
+        last = self._heard.get(batch.node)
+        self._heard[batch.node] = batch.seq
+        if last is not None and batch.seq > last + 1:
+            self.batches_lost += batch.seq - last - 1
+            log.warning(
+                "missed another node's events", peer=batch.node, batches=batch.seq - last - 1
+            )
+            if self.on_events_lost is not None:
+                self._spawn_resync(self.on_events_lost)
         for event in batch.events:
             if isinstance(event, events.StationRegistration):
                 self.state.invalidate_station(event.station_id)
@@ -355,7 +402,9 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes, subject: str) -> An
         return None
 
 
-_ADOPTING = 8  # stations whose state is read at once when they connect
+_BATCH_MOST = 500  # stations whose state one batch of reads takes in
+_BATCHES = 2  # batches of reads under way at once
+_CONNECTING = 32  # stations whose connection hook (which may read) runs at once
 _SETTLE_S = 30.0  # longest wait for a station's messages under way to be answered
 
 
@@ -368,9 +417,16 @@ class ClusterHooks:
         self._current: dict[str, StationContext] = {}  # station -> its connection being served
         self._busy: dict[str, int] = {}  # station -> messages being handled
         self._idle: dict[str, asyncio.Future[None]] = {}  # station -> done when none is
-        # a storm of connections reads at most this many stations' state at once, rather than
-        # take every connection of the store's pool and fail the reads that wait too long
-        self._reads = asyncio.Semaphore(_ADOPTING)
+        # stations with a message answered with an error whose writes may not be settled yet (a
+        # message answered without one was answered once its writes were committed)
+        self._unsettled: set[str] = set()
+        # A storm of connections reads the stations' state in batches (a few reads each), at
+        # most _BATCHES at once, rather than several reads per station that would take every
+        # connection of the store's pool and fail the reads that wait too long.
+        self._adopting: dict[str, list[asyncio.Future[None]]] = {}  # waiting for a batch
+        self._batches = 0  # batches under way
+        self._batch_tasks: set[asyncio.Task[None]] = set()
+        self._reads = asyncio.Semaphore(_CONNECTING)
 
     def admit(self, station_id: str, password: str | None, channel: Any) -> Any:
         return self.inner.admit(station_id, password, channel)
@@ -402,16 +458,14 @@ class ClusterHooks:
 
     async def _adopt(self, ctx: StationContext, ready: asyncio.Future[None]) -> None:
         station_id = ctx.station_id
+        try:
+            await self._read_state(station_id)
+        except Exception as exc:  # its messages read the database instead
+            log.warning("station's transactions not read", station_id=station_id, error=str(exc))
+        finally:
+            if not ready.done():
+                ready.set_result(None)
         async with self._reads:
-            try:
-                await self.node.state.adopt(station_id)
-            except Exception as exc:  # its messages read the database instead
-                log.warning(
-                    "station's transactions not read", station_id=station_id, error=str(exc)
-                )
-            finally:
-                if not ready.done():
-                    ready.set_result(None)
             try:
                 await self.inner.connected(ctx)
             except Exception as exc:  # served without its state it would answer wrongly
@@ -421,6 +475,39 @@ class ClusterHooks:
                     error=str(exc),
                 )
                 self.node.local.disconnect(station_id, "its state could not be read; reconnect")
+
+    async def _read_state(self, station_id: str) -> None:
+        """Have the station's state read with the others' waiting, in batches."""
+        done = asyncio.get_running_loop().create_future()
+        self._adopting.setdefault(station_id, []).append(done)
+        if self._batches < _BATCHES:
+            self._batches += 1
+            task = asyncio.get_running_loop().create_task(self._read_batches())
+            self._batch_tasks.add(task)
+            task.add_done_callback(self._batch_tasks.discard)
+        await done
+
+    async def _read_batches(self) -> None:
+        try:
+            while self._adopting:
+                ids = list(itertools.islice(self._adopting, _BATCH_MOST))
+                waiting = [self._adopting.pop(sid) for sid in ids]
+                try:
+                    await self.node.state.adopt_many(ids)
+                except Exception as exc:
+                    outcome: BaseException | None = exc
+                else:
+                    outcome = None
+                for futures in waiting:
+                    for done in futures:
+                        if done.done():
+                            continue
+                        if outcome is None:
+                            done.set_result(None)
+                        else:
+                            done.set_exception(outcome)
+        finally:
+            self._batches -= 1
 
     async def disconnected(self, ctx: StationContext) -> None:
         station_id = ctx.station_id
@@ -465,6 +552,8 @@ class ClusterHooks:
             try:
                 respond(response, error)
             finally:
+                if error is not None:  # the writes it made may be committed after this
+                    self._unsettled.add(station_id)
                 self._done(station_id)
 
         self.inner.serve(ctx, action, request, answered)
@@ -480,9 +569,9 @@ class ClusterHooks:
             idle.set_result(None)
 
     async def _settled(self, station_id: str) -> None:
-        """Return once the station's messages under way here are answered and the writes queued
-        so far (theirs among them: a failed handler's writes are committed after its answer)
-        are settled."""
+        """Return once the station's messages under way here are answered and their writes
+        settled (a failed handler's writes are committed after its answer: for those, every
+        write queued so far is waited for)."""
         if station_id in self._busy:
             idle = self._idle.get(station_id)
             if idle is None:
@@ -491,6 +580,9 @@ class ClusterHooks:
                 await asyncio.wait_for(asyncio.shield(idle), _SETTLE_S)
             except TimeoutError:
                 log.warning("station's messages still under way", station_id=station_id)
+        if station_id not in self._unsettled:
+            return
+        self._unsettled.discard(station_id)
         try:
             await self.node.state.settled()
         except Exception as exc:  # the writer stopped: nothing more will be committed

@@ -6,7 +6,8 @@ sharing a NATS server (CI jobs, say) never hear each other.
 
 * ``<p>.directory``: :class:`Beat` (every node, every second), :class:`Claim` and
   :class:`Release` (a station's WebSocket opened or closed on a node), :class:`Sync` (a node
-  asks every node for its :class:`Roster`, when it starts or hears of a node it does not know).
+  asks every node for its :class:`Roster` when it starts, or one node when it hears of a node
+  it does not know or finds that it missed one of its claims or releases).
 * ``<p>.events``: :class:`EventBatch`, the domain events a node committed, in order.
 * ``<p>.notes``: :class:`StationChanged`, :class:`WebhooksChanged`, :class:`DeliveriesStored`,
   :class:`Disconnect`: what other nodes keep in memory and must read again, or do.
@@ -35,22 +36,26 @@ def prefix(database_key: str) -> str:
 
 class Beat(msgspec.Struct, frozen=True, tag="beat"):
     node: str
-    stations: int  # how many it holds: a node whose roster we lack asks for it
+    stations: int  # how many it holds
+    seq: int = 0  # its latest Claim or Release: a node that has not heard that one asks (Sync)
 
 
 class Claim(msgspec.Struct, frozen=True, tag="claim"):
     node: str
     station_id: str
     version: str
+    seq: int = 0  # the node's Claims and Releases are numbered 1, 2, ...: a gap is a loss
 
 
 class Release(msgspec.Struct, frozen=True, tag="release"):
     node: str
     station_id: str
+    seq: int = 0
 
 
 class Sync(msgspec.Struct, frozen=True, tag="sync"):
     node: str
+    of: str = ""  # the node asked for its roster; every node when empty
 
 
 class Roster(msgspec.Struct, frozen=True, tag="roster"):
@@ -60,6 +65,7 @@ class Roster(msgspec.Struct, frozen=True, tag="roster"):
     stations: dict[str, str]  # station id -> OCPP version
     part: int = 0
     parts: int = 1
+    seq: int = 0  # the node's latest Claim or Release when it was made
 
 
 DirectoryMessage = Beat | Claim | Release | Sync | Roster
@@ -68,6 +74,7 @@ DirectoryMessage = Beat | Claim | Release | Sync | Roster
 class EventBatch(msgspec.Struct, frozen=True):
     node: str
     events: list[AnyEvent]
+    seq: int = 0  # a node's batches are numbered 1, 2, ...: a gap is a loss
 
 
 class StationChanged(msgspec.Struct, frozen=True, tag="station"):
