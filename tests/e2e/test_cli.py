@@ -21,7 +21,9 @@ from ocpp.routing import on
 from ocpp.v16 import call_result as result16
 from stations import Driver, Station16, connect
 
+from chargegrid.adapters.storage.store import open_store
 from chargegrid.bootstrap import App, build
+from chargegrid.domain.passwords import GENERATED_ITERATIONS, verify_password
 from chargegrid.entrypoints.api.transactions import CSV_FIELDS
 from chargegrid.entrypoints.cli import main
 from chargegrid.entrypoints.settings import Settings
@@ -51,6 +53,32 @@ def test_station_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:2] == ["id", "registration"]
     assert any(line.startswith("CP-1") and "Rejected" in line for line in table)
+
+
+def test_station_add_with_a_generated_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run(db, "db", "upgrade") == 0
+    capsys.readouterr()
+    assert run(db, "station", "add", "CP-G", "--generate-password") == 0
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith("password (shown once): ")]
+    password = line.rsplit(" ", 1)[1]
+    store = asyncio.run(_stored_hash(db, "CP-G"))
+    assert verify_password(password, store) and password not in store
+    assert store.split("$")[1] == str(GENERATED_ITERATIONS)
+    assert run(db, "station", "add", "CP-H", "--generate-password", "--password", "x" * 20) == 2
+
+
+async def _stored_hash(db: str, station_id: str) -> str:
+    store = await open_store(db)
+    try:
+        station = await store.get_station(station_id)
+    finally:
+        await store.close()
+    assert station is not None and station.password_hash is not None
+    return station.password_hash
 
 
 def test_site_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,6 +135,8 @@ async def _exercise(port: int, api: Api) -> list[str]:
             },
         )
         assert cp16.received[0][1]["value"] == NEW_KEY_16  # the station got it whole
+        generated16 = (await api.post("/stations/CS-S16/password", expect=201))["password"]
+        assert cp16.received[-1][1]["value"] == generated16
     async with connect(port, "CS-S201", "2.0.1") as cp201:
         assert await Driver(cp201, "2.0.1").boot() == "Accepted"
         csr, _ = csr_for("CS-S201", org="")
@@ -178,4 +180,5 @@ async def _exercise(port: int, api: Api) -> list[str]:
                 },
             },
         )
-    return [token]
+        generated201 = (await api.post("/stations/CS-S201/password", expect=201))["password"]
+    return [token, generated16, generated201]

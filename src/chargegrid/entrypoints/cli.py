@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     add = st_sub.add_parser("add", help="register a station (accepted unless --pending)")
     add.add_argument("station_id")
     add.add_argument("--password", help="Basic-auth password (security profile 1), 16-40 chars")
+    add.add_argument(
+        "--generate-password",
+        action="store_true",
+        help="give it a generated Basic-auth password, printed once (fast to check: 192 bits)",
+    )
     add.add_argument("--pending", action="store_true", help="register it as pending")
     add.add_argument(
         "--security-profile",
@@ -199,22 +204,30 @@ async def _with_ocpp(conf: settings.Settings) -> AsyncIterator[OcppService]:
 
 async def _station_add(args: argparse.Namespace, conf: settings.Settings) -> int:
     from chargegrid.domain.model import Registration
-    from chargegrid.domain.passwords import PasswordRuleError, check_rules
+    from chargegrid.domain.passwords import PasswordRuleError, check_rules, generate_password
 
+    if args.password and args.generate_password:
+        print("chargegrid: --password or --generate-password, not both", file=sys.stderr)
+        return USAGE
     try:
         if args.password:
             check_rules(args.password)
     except PasswordRuleError as exc:
         print(f"chargegrid: {exc}", file=sys.stderr)
         return USAGE
+    generated = generate_password() if args.generate_password else None
     async with _with_ocpp(conf) as ocpp:
         registration = Registration.PENDING if args.pending else Registration.ACCEPTED
         await ocpp.central.set_registration(args.station_id, registration)
         if args.password:
             await ocpp.set_password(args.station_id, args.password)
+        if generated is not None:
+            await ocpp.store_generated_password(args.station_id, generated)
         if args.security_profile:
             await ocpp.set_security_profile(args.station_id, args.security_profile)
     print(f"station {args.station_id} registered ({registration.value})")
+    if generated is not None:
+        print(f"password (shown once): {generated}")
     return 0
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 import pytest
 
 from chargegrid.domain.passwords import (
+    GENERATED_ITERATIONS,
     PasswordRuleError,
     check_rules,
     generate_password,
+    hash_generated,
     hash_password,
     verify_password,
 )
@@ -30,3 +32,15 @@ def test_rules(bad: str) -> None:
 
 def test_generated_passwords_follow_the_rules() -> None:
     check_rules(generate_password())
+
+
+def test_a_generated_password_is_hashed_without_stretching_and_salted() -> None:
+    password = generate_password()
+    stored = hash_generated(password)
+    scheme, iterations, salt, _ = stored.split("$")
+    assert (scheme, iterations) == ("pbkdf2_sha256", str(GENERATED_ITERATIONS)) and salt
+    assert password not in stored
+    assert verify_password(password, stored)
+    assert not verify_password(generate_password(), stored)
+    assert hash_generated(password) != stored  # a salt of its own each time
+    assert len({generate_password() for _ in range(100)}) == 100

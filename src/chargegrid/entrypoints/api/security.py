@@ -4,6 +4,11 @@ through the station itself (:mod:`chargegrid.service.security` gives the sequenc
 Statuses: 200 every step accepted and the new profile kept; 404 no such station; 409 the station
 is not connected, a prerequisite is missing or the station declined a step (``extra.steps``: what
 it answered); 422 a payload the version's schema refuses; 502 / 504 as for any command.
+
+``POST /api/v1/stations/{id}/password``: a generated Basic-auth password, sent to the station
+first when it is connected (:mod:`chargegrid.service.station_passwords`). Statuses: 201 stored
+(the password is in the answer, and nowhere else); 404 no such station; 409 the station declined
+it (``extra.steps``); 422 / 502 / 504 as for any command. In every error the old password stands.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from typing import Annotated
 
 import msgspec
 from litestar import get, post
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED
 
-from chargegrid.entrypoints.api.auth import ADMIN
+from chargegrid.entrypoints.api.auth import ADMIN, OPERATOR
 from chargegrid.entrypoints.api.commands import connected_version, http_errors
 from chargegrid.entrypoints.api.context import Ctx
 from chargegrid.entrypoints.api.schemas import ApiError, CommandOut, StationOut
 from chargegrid.service.commands import CommandResult
 from chargegrid.service.security import ProfileChange, ProfileChangeRefused
+from chargegrid.service.station_passwords import PasswordRefused, StationPasswords
 
 Slot = Annotated[int, msgspec.Meta(ge=0, le=99)]
 
@@ -77,6 +85,38 @@ async def raise_security_profile(
     return SecurityProfileOut(
         StationOut.of(station, connected=True), [_out(s) for s in changed.steps]
     )
+
+
+class PasswordOut(msgspec.Struct):
+    """The station's new Basic-auth password, shown here once and never again. ``sent``: the
+    station was connected and accepted it (``steps``: what it answered); otherwise it is stored
+    only, for the operator to configure at the station."""
+
+    station_id: str
+    password: str
+    sent: bool
+    steps: list[CommandOut]
+
+
+@post(
+    "/{station_id:str}/password",
+    summary="Give a station a generated Basic-auth password (sent to it first when connected: "
+    "1.6 ChangeConfiguration AuthorizationKey, 2.0.1 SetVariables BasicAuthPassword)",
+    opt=OPERATOR,
+    status_code=HTTP_201_CREATED,
+    response_headers=[ResponseHeader(name="Cache-Control", value="no-store")],
+)
+async def renew_station_password(ctx: Ctx, station_id: FromPath[str]) -> PasswordOut:
+    if await ctx.store.get_station(station_id) is None:
+        raise NotFoundException(f"no station {station_id!r}")
+    with http_errors():
+        try:
+            new = await StationPasswords(ctx.ocpp, ctx.commands).renew(station_id)
+        except PasswordRefused as exc:
+            steps = [msgspec.to_builtins(_out(exc.step))]
+            raise ClientException(str(exc), status_code=409, extra={"steps": steps}) from exc
+    steps = [_out(new.step)] if new.step is not None else []
+    return PasswordOut(station_id, new.password, new.sent, steps)
 
 
 class CertificateOut(msgspec.Struct):
@@ -140,4 +180,4 @@ def _out(step: CommandResult) -> CommandOut:
     return CommandOut(step.action, step.request, step.response)
 
 
-handlers = [raise_security_profile, station_certificates]
+handlers = [raise_security_profile, renew_station_password, station_certificates]

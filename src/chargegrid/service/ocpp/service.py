@@ -20,7 +20,12 @@ import msgspec
 import structlog
 
 from chargegrid.domain.model import Registration, Station
-from chargegrid.domain.passwords import check_rules, hash_password, verify_password
+from chargegrid.domain.passwords import (
+    check_rules,
+    hash_generated,
+    hash_password,
+    verify_password,
+)
 from chargegrid.domain.security import (
     Channel,
     PasswordCheck,
@@ -116,8 +121,18 @@ class OcppService:
         """Security profile 1: set (or clear) a station's Basic-auth password."""
         if password is not None:
             check_rules(password)
+        await self._store_password(
+            station_id, hash_password(password) if password is not None else None
+        )
+
+    async def store_generated_password(self, station_id: str, password: str) -> None:
+        """Security profile 1: the station's password from now on is ``password``, made by
+        :func:`~chargegrid.domain.passwords.generate_password` (so hashed without stretching)."""
+        await self._store_password(station_id, hash_generated(password))
+
+    async def _store_password(self, station_id: str, password_hash: str | None) -> None:
         station = await self.central.station_or_new(station_id)
-        station.password_hash = hash_password(password) if password is not None else None
+        station.password_hash = password_hash
         await self.central.store.save_station(station)
         self._remember(station)
         self.on_change(station_id)
