@@ -81,7 +81,6 @@ def cluster_node(
         wire.prefix(database_key(settings.db)),
         joined.broker,
         server,
-        lambda: {sid: conn.ocpp_version for sid, conn in server.connections.items()},
         ocpp,
         bus,
         store,

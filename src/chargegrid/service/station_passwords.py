@@ -17,6 +17,11 @@ Rules:
   the station (its first connection, say). The answer says which of the two happened.
 * The password is returned once, to the caller, and never logged: the command log keeps the
   request with the secret blanked (:mod:`chargegrid.domain.redaction`).
+
+Known gap: a station that accepted but whose answer was lost (a timeout, 504) has the new
+password while chargegrid keeps the old, and is refused at its next connection until an operator
+sets a password at both ends. Keeping the new one as pending, and accepting either until the
+station connects with the new one, would close it.
 """
 
 from __future__ import annotations

@@ -247,3 +247,18 @@ async def test_a_station_is_announced_gone_only_once_its_work_is_settled() -> No
     await asyncio.wait_for(leaving, 1)
     assert ("release", "S1") in node.log and ("forget", "S1") in node.log
     assert inner.offline == ["S1"]
+
+
+async def test_a_station_gone_while_its_old_node_lets_go_is_not_adopted() -> None:
+    hooks, node, _ = _hooks()
+    node.holders["S1"] = "node-a"
+    node.handed.clear()
+    ctx = _connect(node, "S1")
+    connecting = asyncio.ensure_future(hooks.connected(ctx))
+    await _soon(lambda: ("handoff", "node-a", "S1") in node.log)
+    node.connections.discard("S1")  # it closed meanwhile
+    await hooks.disconnected(ctx)
+    node.handed.set()
+    await asyncio.wait_for(connecting, 1)
+    assert ("adopt", "S1") not in node.log  # nothing read, nothing kept, not marked online
+    assert ctx.ready is not None and ctx.ready.done()

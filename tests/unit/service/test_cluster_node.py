@@ -47,7 +47,6 @@ async def _node(broker: InMemoryBroker, name: str = "a") -> tuple[ClusterNode, _
         P,
         broker.connect(),
         local,
-        lambda: dict(local.stations),
         ocpp,  # type: ignore[arg-type]
         bus,
         state,  # type: ignore[arg-type]
@@ -97,6 +96,7 @@ async def test_a_roster_goes_only_to_who_asked_for_it() -> None:
     broker = InMemoryBroker()
     node, local, _ = await _node(broker)
     local.stations["CP-1"] = "1.6"
+    node.claim("CP-1", "1.6")
     heard: list[wire.DirectoryMessage] = []
     decoder = msgspec.json.Decoder(wire.DirectoryMessage)
     listener = broker.connect()
@@ -116,7 +116,7 @@ async def test_a_roster_goes_only_to_who_asked_for_it() -> None:
             if rosters:
                 break
             await asyncio.sleep(0.005)
-        assert rosters == [wire.Roster("a", {"CP-1": "1.6"}, 0, 1, 0)]
+        assert rosters == [wire.Roster("a", {"CP-1": "1.6"}, 0, 1, 1)]
     finally:
         await node.stop()
 

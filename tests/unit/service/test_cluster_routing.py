@@ -282,6 +282,10 @@ def test_a_missed_claim_is_a_gap_and_the_roster_mends_it() -> None:
     assert directory.receive(wire.Claim("b", "CP-3", "1.6", seq=3)) == [wire.Sync("a", of="b")]
     assert directory.gaps == 1
     assert directory.holder("CP-2") is None and directory.holder("CP-3") == ("b", "1.6")
+    # until its roster comes, every beat asks again (the node rate-limits the asking), even
+    # one whose number matches: a Sync or a Roster may have been lost too
+    assert directory.receive(wire.Beat("b", 2, seq=3)) == [wire.Sync("a", of="b")]
+    assert directory.gaps == 1
     for part in roster("b", {"CP-1": "1.6", "CP-2": "2.0.1", "CP-3": "1.6"}, seq=3):
         directory.receive(part)
     assert directory.holder("CP-2") == ("b", "2.0.1")

@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from bisect import bisect_left
 from collections import deque
@@ -233,14 +234,16 @@ class Writer:
 
     async def settled(self) -> None:
         """Return once every write queued before this call is committed or failed (writes
-        settle in order: a write with nothing to do, queued behind them, is awaited)."""
+        settle in order: a write with nothing to do, queued behind them, is awaited). Never
+        raises; once the writer is closing, returns at once."""
         last = self._last
         if last is None or last.settled or self._closed:
             return
         future: asyncio.Future[None] = self._event_loop.create_future()
         self._queue.append(Write((), future))
         self._wake()
-        await asyncio.shield(future)
+        with contextlib.suppress(Exception):  # its own failure: the writes before it failed too
+            await asyncio.shield(future)
 
     async def close(self) -> None:
         """Finish every write queued so far, then stop. Later writes raise StorageError."""
@@ -329,7 +332,8 @@ class Writer:
         self.stats.commits += 1
 
     def _succeed(self, write: Write) -> None:
-        self.stats.writes += 1
+        if write.work:  # not a barrier of settled()
+            self.stats.writes += 1
         _settle(write)
 
     def _fail(self, write: Write, exc: Exception) -> None:

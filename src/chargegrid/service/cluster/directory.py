@@ -10,7 +10,8 @@ Rules:
   asks that one node for it: when it hears of a node it does not know, and when it missed one of
   the node's claims and releases. These are numbered per node (``seq``); a roster and every beat
   carry the number of the node's latest, so a gap in the numbers, or a beat whose number is not
-  the last one heard, is a loss. Core NATS delivers one publisher's messages in order but may
+  the last one heard, is a loss; the node's roster is then asked for (at most every 5 s) until
+  one arrives whole. Core NATS delivers one publisher's messages in order but may
   drop some (a slow consumer): a node that missed some asks again, and only of the node
   concerned, rather than every node sending its whole roster whenever counts differ.
 * A claim for a station this node holds means the station opened a new connection elsewhere:
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 class _Peer:
     heard_at: float
     seq: int = 0  # its latest Claim or Release applied here (or the roster's)
+    stale: bool = True  # some of its changes were missed: its roster is asked for until it comes
     stations: dict[str, str] = field(default_factory=dict)  # station id -> OCPP version
     parts: dict[int, dict[str, str]] = field(default_factory=dict)  # a roster arriving
     lost: asyncio.Future[None] | None = None
@@ -111,7 +113,6 @@ class Directory:
         """Apply a message from another node; returns what this node must publish in answer."""
         if message.node == self.node_id:
             return []
-        known = message.node in self._peers
         peer = self._peers.get(message.node)
         if peer is None:
             peer = self._peers[message.node] = _Peer(self.clock())
@@ -119,13 +120,15 @@ class Directory:
         peer.heard_at = self.clock()
         answer: list[wire.DirectoryMessage] = []
         if isinstance(message, wire.Beat):
-            if not known or message.seq != peer.seq:  # we lack its roster, or a change
+            if peer.stale or message.seq != peer.seq:  # we lack its roster, or a change
+                peer.stale = True
                 answer.append(wire.Sync(self.node_id, of=message.node))
         elif isinstance(message, wire.Claim | wire.Release):
-            if not known or message.seq != peer.seq + 1:
-                if known:
-                    self.gaps += 1
-                    log.info("missed a node's directory changes", peer=message.node)
+            if message.seq != peer.seq + 1 and not peer.stale:
+                self.gaps += 1
+                log.info("missed a node's directory changes", peer=message.node)
+                peer.stale = True
+            if peer.stale:
                 answer.append(wire.Sync(self.node_id, of=message.node))
             peer.seq = message.seq
             self._change(peer, message)
@@ -135,6 +138,7 @@ class Directory:
                 peer.stations = {k: v for part in peer.parts.values() for k, v in part.items()}
                 peer.parts = {}
                 peer.seq = message.seq
+                peer.stale = False
         # a Sync asks for a roster: the node answers it (ClusterNode._on_directory), the
         # directory has nothing to change
         return answer

@@ -19,9 +19,10 @@ Rules:
   find no transaction and start a second one): the node that held it is asked
   (:class:`~.wire.Handoff`) and answers once it closed the old connection and every message it
   served is answered and its writes settled; a node gone answers nothing (NATS says "no
-  responders" at once), and one that does not answer within ``dead_after_s`` is not waited for
-  longer. A node announces that a station left (:class:`~.wire.Release`) only once its work is
-  settled too.
+  responders" at once, or the directory declares it gone), and a live one that does not answer
+  within :data:`HANDOFF_WAIT_S` is not waited for longer. A connection closed or let go while
+  it waited is not adopted. A node announces that a station left (:class:`~.wire.Release`)
+  only once its work is settled too.
 * What other nodes keep in memory is told to them when it changes here: a station's
   credentials or registration (they read it again), webhooks, deliveries stored for sending.
 """
@@ -29,6 +30,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import secrets
@@ -99,7 +101,6 @@ class ClusterNode:
         prefix: str,
         broker: Broker,
         local: LocalLinks,
-        holdings: Callable[[], dict[str, str]],
         ocpp: OcppService,
         bus: EventBus,
         state: SharedState,
@@ -115,7 +116,6 @@ class ClusterNode:
         self.prefix = prefix
         self.broker = broker
         self.local = local
-        self.holdings = holdings
         self.ocpp = ocpp
         self.bus = bus
         self.state = state
@@ -146,6 +146,9 @@ class ClusterNode:
         self._stop_listening: Callable[[], None] = lambda: None
         self._asked: dict[str, float] = {}  # node -> when its roster was last asked for
         self._changes = 0  # this node's Claims and Releases so far (their seq)
+        # what they say this node holds: its roster (a station whose connection closed is in it
+        # until its Release, sent once its work is settled)
+        self._claimed: dict[str, str] = {}
         self._batches = 0  # event batches published so far (their seq)
         self._heard: dict[str, int] = {}  # node -> seq of its last event batch heard
         self.batches_lost = 0  # other nodes' event batches found missing
@@ -248,16 +251,18 @@ class ClusterNode:
 
     async def _beat_loop(self) -> None:
         while True:
-            self._post("directory", wire.Beat(self.node_id, len(self.holdings()), self._changes))
+            self._post("directory", wire.Beat(self.node_id, len(self._claimed), self._changes))
             self.directory.sweep()
             await asyncio.sleep(BEAT_S)
 
     def claim(self, station_id: str, version: str) -> None:
         self._changes += 1
+        self._claimed[station_id] = version
         self._post("directory", wire.Claim(self.node_id, station_id, version, self._changes))
 
     def release(self, station_id: str) -> None:
         self._changes += 1
+        self._claimed.pop(station_id, None)
         self._post("directory", wire.Release(self.node_id, station_id, self._changes))
 
     def _on_local_event(self, envelope: Envelope) -> None:
@@ -300,21 +305,32 @@ class ClusterNode:
         self._resyncing = asyncio.get_running_loop().create_task(run())
 
     async def handed_over(self, node: str, station_id: str) -> None:
-        """Return once ``node``, which held the station, let it go (or is gone, or did not
-        answer within ``dead_after_s``)."""
+        """Return once ``node``, which held the station, let it go, or is gone (declared so by
+        the directory, or NATS has no one to ask), or did not answer within
+        :data:`HANDOFF_WAIT_S` (longer than it takes to settle the station's work)."""
         data = _encode(wire.Handoff(self.node_id, station_id))
-        wait = self.directory.dead_after_s
+        asking = asyncio.ensure_future(
+            self.broker.request(handoff_subject(self.prefix, node), data, HANDOFF_WAIT_S)
+        )
+        waits: list[asyncio.Future[Any]] = [asking, self.directory.lost(node)]
         try:
-            await self.broker.request(handoff_subject(self.prefix, node), data, wait)
-        except NoRespondersError:  # gone: what it did not commit, it never will
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not asking.done():
+                asking.cancel()
+                with contextlib.suppress(BaseException):
+                    await asking
+        if asking.cancelled():  # the node left the cluster meanwhile
             return
-        except BrokerError as exc:
-            log.warning(
-                "station's previous node did not let it go; served here anyway",
-                station_id=station_id,
-                peer=node,
-                error=str(exc) or type(exc).__name__,
-            )
+        exc = asking.exception()
+        if exc is None or isinstance(exc, NoRespondersError):  # let go, or gone
+            return
+        log.warning(
+            "station's previous node did not let it go; served here anyway",
+            station_id=station_id,
+            peer=node,
+            error=str(exc) or type(exc).__name__,
+        )
 
     async def _on_handoff(self, data: bytes, respond: Any) -> None:
         message = _decode(_handoff, data, "handoff")
@@ -348,7 +364,7 @@ class ClusterNode:
             and message.node != self.node_id
             and message.of in ("", self.node_id)
         ):
-            for part in roster(self.node_id, self.holdings(), self._changes):
+            for part in roster(self.node_id, dict(self._claimed), self._changes):
                 self._post("directory", part)
 
     async def _on_events(self, data: bytes, _: object) -> None:
@@ -406,6 +422,7 @@ _BATCH_MOST = 500  # stations whose state one batch of reads takes in
 _BATCHES = 2  # batches of reads under way at once
 _CONNECTING = 32  # stations whose connection hook (which may read) runs at once
 _SETTLE_S = 30.0  # longest wait for a station's messages under way to be answered
+HANDOFF_WAIT_S = 2 * _SETTLE_S + 5.0  # a node settling a station takes at most 2 x _SETTLE_S
 
 
 class ClusterHooks:
@@ -419,7 +436,7 @@ class ClusterHooks:
         self._idle: dict[str, asyncio.Future[None]] = {}  # station -> done when none is
         # stations with a message answered with an error whose writes may not be settled yet (a
         # message answered without one was answered once its writes were committed)
-        self._unsettled: set[str] = set()
+        self._unsettled: dict[str, int] = {}  # station -> such answers so far
         # A storm of connections reads the stations' state in batches (a few reads each), at
         # most _BATCHES at once, rather than several reads per station that would take every
         # connection of the store's pool and fail the reads that wait too long.
@@ -454,7 +471,10 @@ class ClusterHooks:
             if previous is not None:
                 await self.node.handed_over(previous[0], station_id)
         finally:
-            await self._adopt(ctx, ready)
+            if self._current.get(station_id) is ctx:
+                await self._adopt(ctx, ready)
+            elif not ready.done():  # closed or let go meanwhile: its messages are refused
+                ready.set_result(None)
 
     async def _adopt(self, ctx: StationContext, ready: asyncio.Future[None]) -> None:
         station_id = ctx.station_id
@@ -465,6 +485,11 @@ class ClusterHooks:
         finally:
             if not ready.done():
                 ready.set_result(None)
+        current = self._current.get(station_id)
+        if current is not ctx:  # closed or let go during the read
+            if current is None:  # and not connected again here: keep nothing of it
+                self.node.state.release(station_id)
+            return
         async with self._reads:
             try:
                 await self.inner.connected(ctx)
@@ -553,7 +578,7 @@ class ClusterHooks:
                 respond(response, error)
             finally:
                 if error is not None:  # the writes it made may be committed after this
-                    self._unsettled.add(station_id)
+                    self._unsettled[station_id] = self._unsettled.get(station_id, 0) + 1
                 self._done(station_id)
 
         self.inner.serve(ctx, action, request, answered)
@@ -580,13 +605,18 @@ class ClusterHooks:
                 await asyncio.wait_for(asyncio.shield(idle), _SETTLE_S)
             except TimeoutError:
                 log.warning("station's messages still under way", station_id=station_id)
-        if station_id not in self._unsettled:
+        mark = self._unsettled.get(station_id)
+        if mark is None:
             return
-        self._unsettled.discard(station_id)
         try:
-            await self.node.state.settled()
-        except Exception as exc:  # the writer stopped: nothing more will be committed
-            log.warning("writes not settled", station_id=station_id, error=str(exc))
+            await asyncio.wait_for(self.node.state.settled(), _SETTLE_S)
+        except TimeoutError:
+            log.warning("station's writes still queued", station_id=station_id)
+            return
+        # forgotten only once settled (a caller meanwhile waits too), and only if no message
+        # failed since
+        if self._unsettled.get(station_id) == mark:
+            del self._unsettled[station_id]
 
     async def drain(self) -> None:
         await self.inner.drain()
