@@ -30,7 +30,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
 import secrets
@@ -50,7 +49,14 @@ from chargegrid.service.cluster import wire
 from chargegrid.service.cluster.directory import Directory, roster
 from chargegrid.service.cluster.lease import LeaseKeeper
 from chargegrid.service.cluster.ports import Broker, BrokerError, NoRespondersError
-from chargegrid.service.cluster.routing import CallServer, ClusterLinks, LocalLinks, call_subject
+from chargegrid.service.cluster.routing import (
+    CallServer,
+    ClusterLinks,
+    LocalLinks,
+    NodeLostError,
+    ask_node,
+    call_subject,
+)
 from chargegrid.service.events import Envelope, EventBus
 from chargegrid.service.ocpp.context import StationContext
 from chargegrid.service.ocpp.service import OcppService, Respond
@@ -309,28 +315,18 @@ class ClusterNode:
         the directory, or NATS has no one to ask), or did not answer within
         :data:`HANDOFF_WAIT_S` (longer than it takes to settle the station's work)."""
         data = _encode(wire.Handoff(self.node_id, station_id))
-        asking = asyncio.ensure_future(
-            self.broker.request(handoff_subject(self.prefix, node), data, HANDOFF_WAIT_S)
-        )
-        waits: list[asyncio.Future[Any]] = [asking, self.directory.lost(node)]
+        subject = handoff_subject(self.prefix, node)
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not asking.done():
-                asking.cancel()
-                with contextlib.suppress(BaseException):
-                    await asking
-        if asking.cancelled():  # the node left the cluster meanwhile
+            await ask_node(self.broker, self.directory, node, subject, data, HANDOFF_WAIT_S)
+        except (NodeLostError, NoRespondersError):  # gone: what it did not commit, it never will
             return
-        exc = asking.exception()
-        if exc is None or isinstance(exc, NoRespondersError):  # let go, or gone
-            return
-        log.warning(
-            "station's previous node did not let it go; served here anyway",
-            station_id=station_id,
-            peer=node,
-            error=str(exc) or type(exc).__name__,
-        )
+        except BrokerError as exc:
+            log.warning(
+                "station's previous node did not let it go; served here anyway",
+                station_id=station_id,
+                peer=node,
+                error=str(exc) or type(exc).__name__,
+            )
 
     async def _on_handoff(self, data: bytes, respond: Any) -> None:
         message = _decode(_handoff, data, "handoff")

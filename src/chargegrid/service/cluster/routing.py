@@ -168,28 +168,43 @@ class ClusterLinks:
 
     async def request(self, node: str, data: bytes, wait: float, station_id: str) -> bytes:
         """Send a call to ``node``; its reply, or the error a lost route is."""
-        asking: asyncio.Future[bytes] = asyncio.ensure_future(
-            self.broker.request(call_subject(self.prefix, node), data, wait)
-        )
-        lost = self.directory.lost(node)
+        subject = call_subject(self.prefix, node)
         try:
-            waits: list[asyncio.Future[Any]] = [asking, lost]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not asking.done():
-                asking.cancel()
-                with contextlib.suppress(BaseException):
-                    await asking
-        if not asking.done() or asking.cancelled():
-            raise _unanswered(station_id, node, "it left the cluster while the call was under way")
-        try:
-            return asking.result()
+            return await ask_node(self.broker, self.directory, node, subject, data, wait)
+        except NodeLostError as exc:
+            raise _unanswered(
+                station_id, node, "it left the cluster while the call was under way"
+            ) from exc
         except NoRespondersError as exc:
             raise StationNotConnectedError(station_id) from exc
         except RequestTimeoutError as exc:
             raise _unanswered(station_id, node, f"no reply within {wait:g} s") from exc
         except BrokerError as exc:
             raise _unanswered(station_id, node, f"the cluster broker failed: {exc}") from exc
+
+
+class NodeLostError(Exception):
+    """The node asked was declared gone (:meth:`Directory.lost`) before it replied."""
+
+
+async def ask_node(
+    broker: Broker, directory: Directory, node: str, subject: str, data: bytes, wait: float
+) -> bytes:
+    """A request to ``node`` on ``subject``: its reply, the broker's error, or
+    :class:`NodeLostError` as soon as the directory declares the node gone (a dead node's
+    request would otherwise wait for its whole timeout)."""
+    asking: asyncio.Future[bytes] = asyncio.ensure_future(broker.request(subject, data, wait))
+    waits: list[asyncio.Future[Any]] = [asking, directory.lost(node)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(BaseException):
+                await asking
+    if asking.cancelled():
+        raise NodeLostError(node)
+    return asking.result()
 
 
 def _unanswered(station_id: str, node: str, why: str) -> CallFailedError:
