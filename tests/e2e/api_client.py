@@ -30,7 +30,7 @@ API = "/api/v1"
 async def serving(db: str, **settings: Any) -> AsyncIterator[tuple[App, Api]]:
     """A node on loopback ports (stations it does not know accepted, no pings, 5 s for a
     station's answer, the admin token; ``settings`` for the rest), an API client of it with the
-    admin token, and the id token CARD-1."""
+    admin token, and the id token CARD-1 (already there in a database that served before)."""
     app = await build(
         Settings(
             **{
@@ -52,7 +52,9 @@ async def serving(db: str, **settings: Any) -> AsyncIterator[tuple[App, Api]]:
             base_url=f"http://127.0.0.1:{app.api.port}", timeout=10
         ) as client:
             api = Api(client, ADMIN_TOKEN)
-            await api.post("/tokens", {"value": "CARD-1", "kind": "ISO14443"}, 201)
+            card = {"value": "CARD-1", "kind": "ISO14443"}
+            created = await api.request("POST", "/tokens", json=card)
+            assert created.status_code in (201, 409), created.text  # 409: a database reused
             yield app, api
     finally:
         await app.stop()

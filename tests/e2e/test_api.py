@@ -91,6 +91,7 @@ async def test_station_registered_read_and_refused(api: Api) -> None:
         "boot_reason": None,
         "last_seen": None,
         "password_set": False,
+        "password_pending": False,
         "security_profile": 0,
         "lenient": ["enum-case"],
         "latitude": None,

@@ -104,6 +104,9 @@ class Station(msgspec.Struct):
     online: bool = False
     last_seen: datetime | None = None
     password_hash: str | None = None
+    # a generated password sent to the station whose acceptance is not known yet (a lost
+    # answer) or that it uses from its next start: accepted beside the other until it is used
+    pending_password_hash: str | None = None
     lenient: frozenset[str] = frozenset()
     latitude: float | None = None  # WGS 84 degrees, for the map
     longitude: float | None = None

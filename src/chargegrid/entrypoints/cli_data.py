@@ -157,6 +157,7 @@ async def _station_show(args: argparse.Namespace, conf: settings.Settings) -> in
             ("firmware", out.firmware_version),
             ("boot reason", out.boot_reason),
             ("password set", out.password_set),
+            ("password pending", out.password_pending),
             ("security profile", out.security_profile),
             ("lenient", out.lenient),
         ]

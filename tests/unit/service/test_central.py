@@ -120,6 +120,28 @@ async def test_passwords_are_checked_from_memory() -> None:
     assert stored is not None and stored.password_hash and "sixteen" not in stored.password_hash
 
 
+async def test_a_pending_password_is_made_the_stations_once_it_connects_with_it() -> None:
+    central = system()
+    service = OcppService(central)
+    await service.set_password("CS-1", "the-old-password-0")
+    await service.store_pending_password("CS-1", "first-generated-password-0000000")
+    # proved at a handshake that did not go on to connect, then replaced by another
+    assert service.admit("CS-1", "first-generated-password-0000000", PLAIN) is None
+    await service.store_pending_password("CS-1", "second-generated-password-000000")
+    assert service.admit("CS-1", "the-old-password-0", PLAIN) is None
+    await service.connected(StationContext("CS-1", "1.6"))
+    stored = await central.store.get_station("CS-1")
+    assert stored is not None and stored.pending_password_hash is not None  # not the first's
+    assert service.admit("CS-1", "first-generated-password-0000000", PLAIN) is not None
+
+    assert service.admit("CS-1", "second-generated-password-000000", PLAIN) is None
+    await service.connected(StationContext("CS-1", "1.6"))
+    stored = await central.store.get_station("CS-1")
+    assert stored is not None and stored.pending_password_hash is None
+    assert service.admit("CS-1", "the-old-password-0", PLAIN) is not None
+    assert service.admit("CS-1", "second-generated-password-000000", PLAIN) is None
+
+
 async def test_password_set_before_first_boot_keeps_the_unknown_station_policy() -> None:
     central = system(UnknownStationPolicy.ACCEPT)
     await OcppService(central).set_password("CS-9", "sixteen-chars-pw")

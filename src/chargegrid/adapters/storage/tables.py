@@ -131,6 +131,7 @@ stations = Table(
     Column("longitude", Float),
     Column("location", Text),
     Column("security_profile", Integer, nullable=False, server_default="0"),
+    Column("pending_password_hash", Text),
 )
 
 boots = Table(

@@ -66,6 +66,7 @@ class StationOut(msgspec.Struct):
     boot_reason: str | None
     last_seen: datetime | None
     password_set: bool
+    password_pending: bool  # a generated password sent whose use is not seen yet
     security_profile: int
     lenient: list[str]
     latitude: float | None
@@ -86,6 +87,7 @@ class StationOut(msgspec.Struct):
             boot_reason=station.boot_reason,
             last_seen=station.last_seen,
             password_set=station.password_hash is not None,
+            password_pending=station.pending_password_hash is not None,
             security_profile=station.security_profile,
             lenient=sorted(station.lenient),
             latitude=station.latitude,

@@ -8,7 +8,9 @@ it answered); 422 a payload the version's schema refuses; 502 / 504 as for any c
 ``POST /api/v1/stations/{id}/password``: a generated Basic-auth password, sent to the station
 first when it is connected (:mod:`chargegrid.service.station_passwords`). Statuses: 201 stored
 (the password is in the answer, and nowhere else); 404 no such station; 409 the station declined
-it (``extra.steps``); 422 / 502 / 504 as for any command. In every error the old password stands.
+it (``extra.steps``); 422 / 502 / 504 as for any command. In every error the old password stands;
+after a 504 or a 502 for a lost connection the new one is accepted too (``password_pending`` on
+the station) until the station connects with it, since it may have taken it.
 """
 
 from __future__ import annotations
@@ -90,12 +92,14 @@ async def raise_security_profile(
 class PasswordOut(msgspec.Struct):
     """The station's new Basic-auth password, shown here once and never again. ``sent``: the
     station was connected and accepted it (``steps``: what it answered); otherwise it is stored
-    only, for the operator to configure at the station."""
+    only, for the operator to configure at the station. ``pending``: the station takes it at its
+    next start (RebootRequired), so its old password is accepted until it connects with this."""
 
     station_id: str
     password: str
     sent: bool
     steps: list[CommandOut]
+    pending: bool
 
 
 @post(
@@ -116,7 +120,7 @@ async def renew_station_password(ctx: Ctx, station_id: FromPath[str]) -> Passwor
             steps = [msgspec.to_builtins(_out(exc.step))]
             raise ClientException(str(exc), status_code=409, extra={"steps": steps}) from exc
     steps = [_out(new.step)] if new.step is not None else []
-    return PasswordOut(station_id, new.password, new.sent, steps)
+    return PasswordOut(station_id, new.password, new.sent, steps, new.pending)
 
 
 class CertificateOut(msgspec.Struct):

@@ -81,6 +81,10 @@ class OcppService:
             "2.0.1": handlers201.router(),
         }
         self._passwords: dict[str, str] = {}
+        self._pending: dict[str, str] = {}  # station -> a generated password it may be using
+        # station -> the pending hash whose password it proved to hold at a handshake: made
+        # its password when it connects
+        self._proved: dict[str, str] = {}
         self._profiles: dict[str, int] = {}  # stations whose own profile is above 0
         self._lenient: dict[str, frozenset[Deviation]] = {}
         # station -> SHA-256 of the password last verified: a reconnect skips PBKDF2, and no
@@ -111,6 +115,10 @@ class OcppService:
             self._passwords[station.id] = station.password_hash
         else:
             self._passwords.pop(station.id, None)
+        if station.pending_password_hash:
+            self._pending[station.id] = station.pending_password_hash
+        else:
+            self._pending.pop(station.id, None)
         deviations = frozenset(Deviation(d) for d in station.lenient if d in _DEVIATIONS)
         if deviations:
             self._lenient[station.id] = deviations
@@ -130,12 +138,32 @@ class OcppService:
         :func:`~chargegrid.domain.passwords.generate_password` (so hashed without stretching)."""
         await self._store_password(station_id, hash_generated(password))
 
+    async def store_pending_password(self, station_id: str, password: str | None) -> None:
+        """Accept ``password`` (a generated one) beside the station's own until the station
+        connects with it, when it becomes the station's password; None drops it."""
+        station = await self.central.station_or_new(station_id)
+        station.pending_password_hash = hash_generated(password) if password else None
+        await self._save(station)
+
     async def _store_password(self, station_id: str, password_hash: str | None) -> None:
         station = await self.central.station_or_new(station_id)
         station.password_hash = password_hash
+        station.pending_password_hash = None
+        await self._save(station)
+
+    async def _save(self, station: Station) -> None:
         await self.central.store.save_station(station)
         self._remember(station)
-        self.on_change(station_id)
+        self.on_change(station.id)
+
+    async def _switch(self, station_id: str, proved: str) -> None:
+        """The station connected with its pending password: it is its password now."""
+        station = await self.central.station_or_new(station_id)
+        if station.pending_password_hash != proved:
+            return  # replaced or dropped meanwhile
+        station.password_hash, station.pending_password_hash = proved, None
+        await self._save(station)
+        log.info("station uses its new password", station_id=station_id)
 
     async def forget(self, station_id: str) -> None:
         """The station was deleted: drop what the handshake kept of it."""
@@ -144,6 +172,8 @@ class OcppService:
 
     def _forget(self, station_id: str) -> None:
         self._passwords.pop(station_id, None)
+        self._pending.pop(station_id, None)
+        self._proved.pop(station_id, None)
         self._profiles.pop(station_id, None)
         self._lenient.pop(station_id, None)
         self._verified.pop(station_id, None)
@@ -199,6 +229,10 @@ class OcppService:
         return station_id in self._passwords
 
     def _check_password(self, station_id: str, password: str | None) -> PasswordCheck:
+        pending = self._pending.get(station_id)
+        if pending is not None and password is not None and verify_password(password, pending):
+            self._proved[station_id] = pending  # a generated hash: checked in microseconds
+            return PasswordCheck.OK
         stored = self._passwords.get(station_id)
         if stored is None:
             return PasswordCheck.NONE_STORED
@@ -226,6 +260,9 @@ class OcppService:
         return self._lenient.get(station_id, frozenset())
 
     async def connected(self, ctx: StationContext) -> None:
+        proved = self._proved.pop(ctx.station_id, None)
+        if proved is not None:
+            await self._switch(ctx.station_id, proved)
         ctx.registration = await self.central.registration(ctx.station_id)
         if ctx.registration is not None:
             await self.central.connected(ctx.station_id)
