@@ -90,7 +90,7 @@ def test_scripts_are_found_in_the_package() -> None:
     scripts = ScriptDirectory.from_config(alembic_config("sqlite:///x.db"))
     package = resources.files("chargegrid.adapters.storage")
     assert Path(scripts.dir) == Path(str(package / "migrations"))
-    assert scripts.get_heads() == ["0012"]
+    assert scripts.get_heads() == ["0013"]
 
 
 @pytest.mark.parametrize(

@@ -233,6 +233,7 @@ transactions = Table(
     UniqueConstraint("station_id", "station_tx_id"),
     Index(None, "station_id", "state"),
     Index(None, "id_token", "state"),
+    Index(None, "station_id", "id"),  # a station's latest ones (adoption)
     sqlite_autoincrement=True,
 )
 
