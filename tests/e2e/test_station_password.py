@@ -84,20 +84,24 @@ class Declining16(Station16):  # type: ignore[misc]
         return result16.ChangeConfiguration(status="Rejected")
 
 
+def _set_variables(kwargs: dict[str, Any], status: str) -> Any:
+    (data,) = kwargs["set_variable_data"]
+    return result201.SetVariables(
+        set_variable_result=[
+            {
+                "attribute_status": status,
+                "component": data["component"],
+                "variable": data["variable"],
+            }
+        ]
+    )
+
+
 class Declining201(Station201):  # type: ignore[misc]
     @on("SetVariables")
     async def on_set_variables(self, **kwargs: Any) -> Any:
         self.received.append(("SetVariables", kwargs))
-        (data,) = kwargs["set_variable_data"]
-        return result201.SetVariables(
-            set_variable_result=[
-                {
-                    "attribute_status": "Rejected",
-                    "component": data["component"],
-                    "variable": data["variable"],
-                }
-            ]
-        )
+        return _set_variables(kwargs, "Rejected")
 
 
 @pytest.mark.parametrize(("version", "cls"), [("1.6", Declining16), ("2.0.1", Declining201)])
@@ -145,16 +149,7 @@ class Rebooting201(Station201):  # type: ignore[misc]
     @on("SetVariables")
     async def on_set_variables(self, **kwargs: Any) -> Any:
         self.received.append(("SetVariables", kwargs))
-        (data,) = kwargs["set_variable_data"]
-        return result201.SetVariables(
-            set_variable_result=[
-                {
-                    "attribute_status": "RebootRequired",
-                    "component": data["component"],
-                    "variable": data["variable"],
-                }
-            ]
-        )
+        return _set_variables(kwargs, "RebootRequired")
 
 
 def _sent_password(version: str, received: list[tuple[str, dict[str, Any]]]) -> str:
